@@ -1,0 +1,181 @@
+"""The verbs: connect, listen, bind, pair, and what is installed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+import attrs
+
+from anyipc._address import Address
+from anyipc._capabilities import Capabilities
+from anyipc._channel import Channel, Listener
+from anyipc._deadline import Deadline
+from anyipc._errors import NotSupported, TransportUnavailable
+from anyipc._options import Option
+from anyipc._records import LayerSpec, Role, TransportSpec
+from anyipc._registry import registry, strip_layers
+
+__all__ = ["TransportInfo", "bind", "connect", "listen", "pair", "transports"]
+
+_T = TypeVar("_T")
+
+
+def _resolve(uri: str | Address, options: Mapping[str, object], verb: str) -> tuple[Address, TransportSpec, list[LayerSpec]]:
+    text = str(uri) if isinstance(uri, Address) else uri
+    parsed = Address.parse_syntax(text)
+    if options:
+        parsed = parsed.replace(options={**parsed.query, **options})  # type: ignore[dict-item]
+    reg = registry()
+    address = reg.validate(parsed)
+    transport, layers = reg.stack(address)
+    if getattr(transport, verb) is None:
+        raise NotSupported(
+            f"{address.scheme}:// does not support {verb}(); it supports: {', '.join(transport.verbs)}"
+        )
+    reason = transport.available()
+    if reason:
+        raise TransportUnavailable(f"{address.scheme}:// is not available here: {reason}")
+    return address, transport, layers
+
+
+def _layered(
+    channel: Channel, address: Address, layers: list[LayerSpec], role: Role
+) -> Channel:
+    """Wrap ``channel`` in ``layers`` (outermost first), innermost first."""
+    for index, layer in enumerate(reversed(layers)):
+        # each layer sees the address of the stack from itself downwards
+        depth = len(layers) - index - 1
+        channel = layer.wrap(channel, address.replace(layers=address.layers[depth:]), role)
+    return channel
+
+
+def _open(verb: str, uri: str | Address, options: Mapping[str, object], opener: Callable[[TransportSpec, Address], _T]) -> tuple[_T, Address, list[LayerSpec]]:
+    address, transport, layers = _resolve(uri, options, verb)
+    return opener(transport, strip_layers(address, layers)), address, layers
+
+
+def connect(uri: str | Address, **options: object) -> Channel:
+    """Open a channel to the endpoint ``uri`` names (the active side).
+
+    Options may be given in the URI query or as keywords (keywords win).
+    Raises :class:`InvalidAddress` for a bad URI or option (before touching
+    the OS), :class:`NotSupported` when the transport has no ``connect``,
+    :class:`TransportUnavailable` when the mechanism is missing here, and
+    :class:`ConnectionLost` / :class:`PermissionDenied` when the endpoint
+    cannot be reached.
+    """
+    channel, address, layers = _open("connect", uri, options, lambda t, a: t.connect(a))  # type: ignore[misc]
+    return _layered(channel, address, layers, Role.CLIENT)
+
+
+def bind(uri: str | Address, **options: object) -> Channel:
+    """Create the named endpoint ``uri`` and return the channel that receives on it.
+
+    For connectionless transports, FIFO readers, message queues and
+    ``signal://self``.  Raises like :func:`connect`, plus
+    :class:`AddressInUse` when a live endpoint owns the name.
+    """
+    channel, address, layers = _open("bind", uri, options, lambda t, a: t.bind(a))  # type: ignore[misc]
+    return _layered(channel, address, layers, Role.SERVER)
+
+
+def pair(uri: str | Address, **options: object) -> tuple[Channel, Channel]:
+    """Two connected ends (``pipe://``, ``socketpair://``, ``mem://``...).
+
+    For a SIMPLEX transport the first end sends and the second receives.
+    """
+    (first, second), address, layers = _open("pair", uri, options, lambda t, a: t.pair(a))  # type: ignore[misc]
+    try:
+        return (
+            _layered(first, address, layers, Role.SERVER),
+            _layered(second, address, layers, Role.CLIENT),
+        )
+    except BaseException:
+        first.close()
+        second.close()
+        raise
+
+
+def listen(uri: str | Address, **options: object) -> Listener:
+    """Start accepting connections on ``uri`` (the passive side).
+
+    Raises like :func:`bind`.  ``Listener.address`` is the address to give
+    to :func:`connect` (port 0 resolved, automatic names filled in).
+    """
+    listener, address, layers = _open("listen", uri, options, lambda t, a: t.listen(a))  # type: ignore[misc]
+    if not layers:
+        return listener
+    return LayeredListener(listener, address, layers)
+
+
+class LayeredListener(Listener):
+    """A listener whose accepted channels are wrapped in layers."""
+
+    def __init__(self, inner: Listener, address: Address, layers: list[LayerSpec]) -> None:
+        resolved = Address.parse_syntax(inner.address)
+        layer_options = {
+            name: value for name, value in address.options if any(name == o.name for layer in layers for o in layer.options)
+        }
+        public = resolved.replace(layers=address.layers, options={**resolved.query, **layer_options})
+        super().__init__(registry().capabilities(address), str(public))
+        self._inner = inner
+        self._stack = address
+        self._layers = layers
+
+    def _accept(self, deadline: Deadline) -> Channel:
+        channel = self._inner.accept(timeout=deadline.remaining())
+        return _layered(channel, self._stack, self._layers, Role.SERVER)
+
+    def _close(self) -> None:
+        self._inner.close()
+
+    def _wait_fd(self) -> int | None:
+        return self._inner._wait_fd()
+
+    def _ready(self) -> bool:
+        return self._inner._ready()
+
+
+@attrs.frozen
+class TransportInfo:
+    """What ``anyipc.transports()`` says of one scheme."""
+
+    scheme: str
+    description: str
+    capabilities: Capabilities
+    verbs: tuple[str, ...]
+    options: tuple[Option, ...]
+    plugin: str
+    distribution: str
+    unavailable: str | None  #: why it cannot be used here, or None
+
+    @property
+    def available(self) -> bool:
+        """True when the mechanism can be used on this machine."""
+        return self.unavailable is None
+
+
+def transports() -> Mapping[str, TransportInfo]:
+    """Every installed transport by scheme: capabilities, verbs, provider, availability.
+
+    The capabilities are those of the transport's test address (its
+    defaults); options may change them.  Plugins that failed to load are not
+    listed; ``anyipc transports`` reports them.
+    """
+    reg = registry()
+    infos: dict[str, TransportInfo] = {}
+    for scheme, provided in reg.transports().items():
+        spec = provided.spec
+        assert isinstance(spec, TransportSpec)
+        infos[scheme] = TransportInfo(
+            scheme=scheme,
+            description=spec.description,
+            capabilities=spec.capabilities(Address.parse(spec.test_address())),
+            verbs=spec.verbs,
+            options=spec.options,
+            plugin=provided.plugin,
+            distribution=provided.distribution,
+            unavailable=spec.available(),
+        )
+    return infos

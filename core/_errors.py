@@ -1,0 +1,141 @@
+"""The error hierarchy of anyipc, and the one place where OS errors are mapped.
+
+Every error a channel raises derives from :class:`IPCError`, and each one is
+also the builtin exception a caller would already catch for that condition
+(``ValueError``, ``TimeoutError``, ``ConnectionError``, ``OSError``...), so
+existing ``except`` clauses keep working.  The OS error that caused a mapped
+error is kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import errno
+
+__all__ = [
+    "AddressInUse",
+    "ChannelClosed",
+    "ConnectionLost",
+    "EndOfChannel",
+    "IPCError",
+    "InvalidAddress",
+    "MessageTooLarge",
+    "NotSupported",
+    "PermissionDenied",
+    "Timeout",
+    "TransportUnavailable",
+]
+
+
+class IPCError(Exception):
+    """Base class of every error anyipc raises on purpose."""
+
+
+class InvalidAddress(IPCError, ValueError):
+    """A URI, scheme or option is malformed or unknown.
+
+    Raised before anything is created on the OS.  The message names what is
+    valid (the known options, the installed schemes and the closest one).
+    """
+
+
+class NotSupported(IPCError):
+    """The transport lacks this verb or operation (e.g. ``recv`` on a write end).
+
+    Raised immediately, before any system call.
+    """
+
+
+class TransportUnavailable(IPCError):
+    """The mechanism cannot be used here (platform, kernel, module, plugin conflict).
+
+    The message says why.
+    """
+
+
+class MessageTooLarge(IPCError, ValueError):
+    """The message exceeds the transport's ``max_message_size``.
+
+    Raised before anything is sent: the channel stays usable and the peer
+    sees nothing of the message.
+    """
+
+
+class Timeout(IPCError, TimeoutError):
+    """The operation did not complete within its timeout.
+
+    On ``recv`` nothing was received.  On a message ``send`` the message was
+    not sent.  On a stream ``send``, :attr:`sent` says how many bytes of the
+    data were handed to the transport before the deadline (they will arrive).
+    """
+
+    def __init__(self, message: str = "timed out", *, sent: int = 0) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class ChannelClosed(IPCError):
+    """This end was closed (``close()`` was called); every later use raises it."""
+
+
+class EndOfChannel(ChannelClosed):
+    """The peer closed in an orderly way and everything it sent was received.
+
+    Not a failure: it is how a receiver learns that the conversation is over.
+    """
+
+
+class ConnectionLost(ChannelClosed, ConnectionError):
+    """The peer vanished: crash, reset, truncated frame, dead process.
+
+    Data in flight may be lost, but no partial message is ever delivered.
+    """
+
+
+class AddressInUse(IPCError, OSError):
+    """Another live endpoint owns this address; it is never taken over."""
+
+
+class PermissionDenied(IPCError, PermissionError):
+    """The OS refused access to the named object."""
+
+
+_LOST_ERRNOS = frozenset(
+    {
+        errno.EPIPE,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.ENOTCONN,
+        errno.ESHUTDOWN,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.ETIMEDOUT,
+    }
+)
+_REFUSED_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENOENT, errno.ENXIO})
+_PERMISSION_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
+
+
+def map_os_error(exc: OSError, context: str) -> IPCError:
+    """Translate an ``OSError`` into the most specific anyipc error.
+
+    ``context`` says what was being done ("connect to tcp://...") and starts
+    the message.  The caller raises the result ``from exc`` so that the OS
+    error stays visible as ``__cause__``.  Unknown errors become
+    :class:`ConnectionLost`: a broken channel, never a crash.
+    """
+    detail = f"{context}: {exc.strerror or exc}"
+    if exc.errno == errno.EADDRINUSE:
+        return AddressInUse(exc.errno, detail)
+    if exc.errno in _PERMISSION_ERRNOS:
+        return PermissionDenied(exc.errno, detail)
+    if exc.errno in _REFUSED_ERRNOS:
+        return ConnectionLost(f"{detail} (nobody is listening there)")
+    if exc.errno in _LOST_ERRNOS:
+        return ConnectionLost(detail)
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        return TransportUnavailable(
+            f"{detail}: the limit on open descriptors is reached "
+            "(see `ulimit -n` / RLIMIT_NOFILE); close some channels"
+        )
+    return ConnectionLost(detail)

@@ -1,0 +1,124 @@
+"""Blocking on descriptors with a deadline, and waking blocked callers on close.
+
+Every channel that blocks on a descriptor waits here, together with its
+:class:`Waker`, so that ``close()`` from another thread interrupts the wait.
+Channels without a descriptor of their own (in-process transports) keep a
+:class:`Watchers` list that :func:`anyipc.wait` uses instead.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+from collections.abc import Callable
+
+from anyipc._deadline import Deadline
+from anyipc._errors import ChannelClosed, Timeout
+
+__all__ = ["READABLE", "WRITABLE", "Waker", "Watchers", "wait_for_fd"]
+
+READABLE = select.POLLIN | select.POLLPRI
+WRITABLE = select.POLLOUT
+_FAILED = select.POLLERR | select.POLLHUP | select.POLLNVAL
+
+
+class Waker:
+    """An eventfd, created on first use, that makes :func:`wait_for_fd` return.
+
+    ``wake()`` is called by ``close()``; after it every wait raises
+    :class:`ChannelClosed`.  ``release()`` closes the eventfd.
+    """
+
+    __slots__ = ("_fd", "_lock", "_woken")
+
+    def __init__(self) -> None:
+        self._fd = -1
+        self._lock = threading.Lock()
+        self._woken = False
+
+    def fileno(self) -> int:
+        """The eventfd, created on first use."""
+        with self._lock:
+            if self._fd < 0:
+                self._fd = os.eventfd(1 if self._woken else 0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            return self._fd
+
+    @property
+    def woken(self) -> bool:
+        """True once :meth:`wake` was called."""
+        return self._woken
+
+    def wake(self) -> None:
+        """Wake every current and future waiter."""
+        with self._lock:
+            self._woken = True
+            if self._fd >= 0:
+                os.eventfd_write(self._fd, 1)
+
+    def release(self) -> None:
+        """Close the eventfd (after :meth:`wake`; waiters have been told)."""
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def wait_for_fd(fd: int, events: int, deadline: Deadline, waker: Waker, what: str) -> int:
+    """Block until ``fd`` has one of ``events`` (or an error/hang-up condition).
+
+    Returns the events seen.  Raises :class:`Timeout` (message ``what``) when
+    the deadline passes first and :class:`ChannelClosed` when the waker was
+    woken.  ``EINTR`` is retried with the remaining time (PEP 475).
+    """
+    if waker.woken:
+        raise ChannelClosed("the channel is closed")
+    poller = select.poll()
+    poller.register(fd, events)
+    wake_fd = waker.fileno()
+    poller.register(wake_fd, select.POLLIN)
+    while True:
+        ready = poller.poll(deadline.poll_ms())
+        if not ready:
+            if deadline.expired():
+                raise Timeout(f"{what} timed out")
+            continue
+        seen = 0
+        for ready_fd, mask in ready:
+            if ready_fd == wake_fd:
+                raise ChannelClosed("the channel was closed while waiting")
+            seen |= mask
+        if seen & (events | _FAILED):
+            return seen
+
+
+class Watchers:
+    """Callbacks run whenever an fd-less channel may have become ready.
+
+    Used by :func:`anyipc.wait`; a transport calls :meth:`notify` whenever
+    data arrives, the peer closes, or the channel closes.
+    """
+
+    __slots__ = ("_callbacks", "_lock")
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def add(self, callback: Callable[[], None]) -> None:
+        """Register ``callback``."""
+        with self._lock:
+            self._callbacks.append(callback)
+
+    def remove(self, callback: Callable[[], None]) -> None:
+        """Unregister ``callback`` (no error if absent)."""
+        with self._lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+    def notify(self) -> None:
+        """Run every registered callback."""
+        with self._lock:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback()

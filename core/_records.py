@@ -1,0 +1,100 @@
+"""The typed records plugins return: one per transport scheme, one per layer."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from anyipc._address import Address
+from anyipc._capabilities import Capabilities
+from anyipc._channel import Channel, Listener
+from anyipc._options import Option
+
+__all__ = ["LayerSpec", "Role", "TransportSpec", "VERBS"]
+
+VERBS = ("connect", "listen", "bind", "pair")
+_SCHEME = r"[a-z][a-z0-9-]*"
+
+
+class Role(enum.Enum):
+    """Which side of a conversation a layer wraps (TLS needs to know)."""
+
+    CLIENT = "client"  #: the end that connected (or the second end of a pair)
+    SERVER = "server"  #: the end that accepted or bound (or the first end of a pair)
+
+
+def _always_available() -> str | None:
+    return None
+
+
+def _check_options(instance: object, attribute: attrs.Attribute[Any], value: tuple[Option, ...]) -> None:
+    names = [option.name for option in value]
+    duplicated = {name for name in names if names.count(name) > 1}
+    if duplicated:
+        raise ValueError(f"options declared twice: {', '.join(sorted(duplicated))}")
+    for option in value:
+        if not isinstance(option, Option):
+            raise TypeError(f"options must be anyipc.Option records, not {option!r}")
+
+
+@attrs.frozen(kw_only=True)
+class TransportSpec:
+    """What a plugin says about one scheme; validated when the plugin loads.
+
+    ``capabilities(address)`` returns the claims for that address (they may
+    depend on its options).  ``check_location(location)`` returns a problem
+    (a message) or ``None``; it must not touch the OS.  Each verb that the
+    transport supports is a callable taking the validated :class:`Address`:
+    ``connect`` and ``bind`` return a :class:`Channel`, ``listen`` a
+    :class:`Listener`, ``pair`` two connected channels.  ``available()``
+    returns why the mechanism cannot be used here, or ``None``.
+    ``test_address()`` returns a fresh URI that no other test uses (the
+    conformance suite opens it with the first supported verb of listen, bind,
+    pair).  ``message_strategy(capabilities)``, if given, returns a
+    hypothesis strategy of valid messages for transports that cannot carry
+    arbitrary bytes.
+    """
+
+    scheme: str = attrs.field(validator=attrs.validators.matches_re(_SCHEME))
+    description: str
+    capabilities: Callable[[Address], Capabilities]
+    test_address: Callable[[], str]
+    check_location: Callable[[str], str | None]
+    options: tuple[Option, ...] = attrs.field(default=(), converter=tuple, validator=_check_options)
+    connect: Callable[[Address], Channel] | None = None
+    listen: Callable[[Address], Listener] | None = None
+    bind: Callable[[Address], Channel] | None = None
+    pair: Callable[[Address], tuple[Channel, Channel]] | None = None
+    available: Callable[[], str | None] = _always_available
+    message_strategy: Callable[[Capabilities], Any] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not self.verbs:
+            raise ValueError(f"transport {self.scheme!r} supports no verb ({', '.join(VERBS)})")
+
+    @property
+    def verbs(self) -> tuple[str, ...]:
+        """The verbs this transport supports, in the order of ``VERBS``."""
+        return tuple(verb for verb in VERBS if getattr(self, verb) is not None)
+
+
+@attrs.frozen(kw_only=True)
+class LayerSpec:
+    """What a plugin says about one layer (``name+scheme://``).
+
+    ``requires(inner)`` returns why the layer cannot sit on a transport with
+    capabilities ``inner`` (or ``None``).  ``capabilities(inner, address)``
+    maps the inner claims to the layered ones.  ``wrap(channel, address,
+    role)`` returns the layered channel; it owns ``channel`` from then on
+    (closing the result closes it; if ``wrap`` raises, it closes it).
+    """
+
+    name: str = attrs.field(validator=attrs.validators.matches_re(_SCHEME))
+    description: str
+    requires: Callable[[Capabilities], str | None]
+    capabilities: Callable[[Capabilities, Address], Capabilities]
+    wrap: Callable[[Channel, Address, Role], Channel]
+    options: tuple[Option, ...] = attrs.field(default=(), converter=tuple, validator=_check_options)

@@ -1,0 +1,1 @@
+"""The built-in transports and layers, each a plugin registered through the ``anyipc`` entry-point group."""

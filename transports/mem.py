@@ -1,0 +1,452 @@
+"""``mem://name`` — the in-process reference transport, with seeded fault injection.
+
+Every cell of the taxonomy that makes sense in one process is selectable by
+option (``boundaries``, ``direction``, ``connection``), so the conformance
+suite can be exercised without the OS.  Faults (``lose``, ``duplicate``,
+``reorder``, ``corrupt``, ``split``, ``merge``; each a probability per
+message, drawn from a generator seeded by ``seed``) make it misbehave
+reproducibly.  The declared capabilities follow the faults honestly unless
+``honest=false``, which claims a perfect channel anyway: a liar the suite
+must catch.
+
+Verbs: ``pair`` always; ``listen``/``connect`` when connection-oriented;
+``bind``/``connect`` when connectionless.  Names live in this process only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+
+from anyipc import hookimpl
+from anyipc._address import Address
+from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connection, Direction, Scope
+from anyipc._channel import Channel, Listener
+from anyipc._deadline import Deadline
+from anyipc._errors import AddressInUse, ConnectionLost, EndOfChannel, InvalidAddress, Timeout
+from anyipc._options import Option
+from anyipc._readiness import Watchers
+from anyipc._records import TransportSpec
+
+FAULTS = ("lose", "duplicate", "reorder", "corrupt", "split", "merge")
+
+_PROBABILITY = {"kind": float, "default": 0.0, "minimum": 0.0, "maximum": 1.0}
+OPTIONS = (
+    Option(name="boundaries", kind=str, default="message", choices=("message", "stream"), doc="message or stream"),
+    Option(name="direction", kind=str, default="duplex", choices=("duplex", "simplex"), doc="duplex or simplex (first/connecting end sends)"),
+    Option(name="connection", kind=str, default="oriented", choices=("oriented", "connectionless"), doc="oriented or connectionless"),
+    Option(name="capacity", kind=int, default=262144, minimum=1, doc="bytes queued per direction before send blocks"),
+    Option(name="max_message_size", kind=int, default=None, minimum=0, doc="largest message (message boundaries only)"),
+    Option(name="seed", kind=int, default=0, doc="seed of the fault generator"),
+    Option(name="honest", kind=bool, default=True, doc="declare the faults in the capabilities"),
+    *(Option(name=fault, doc=f"probability that a message is subject to '{fault}'", **_PROBABILITY) for fault in FAULTS),  # type: ignore[arg-type]
+)
+_OPT = {option.name: option for option in OPTIONS}
+
+
+def _opt(address: Address, name: str) -> object:
+    return address.get(_OPT[name])
+
+
+def _faults(address: Address) -> dict[str, float]:
+    return {fault: float(_opt(address, fault)) for fault in FAULTS if float(_opt(address, fault)) > 0}  # type: ignore[arg-type]
+
+
+def capabilities(address: Address) -> Capabilities:
+    """The claims for ``address``: honest about its faults unless ``honest=false``."""
+    stream = _opt(address, "boundaries") == "stream"
+    connectionless = _opt(address, "connection") == "connectionless"
+    faults = _faults(address) if _opt(address, "honest") else {}
+    if stream and connectionless:
+        raise InvalidAddress("mem://: a connectionless channel carries messages, not a stream")
+    if stream and set(_faults(address)) - {"split", "merge"}:
+        raise InvalidAddress("mem://: a stream can only split or merge; lose/duplicate/reorder/corrupt need boundaries=message")
+    split = "split" in faults or "merge" in faults
+    if split and set(faults) - {"split", "merge"}:
+        raise InvalidAddress("mem://: honest split/merge makes a stream, which cannot also lose, duplicate, reorder or corrupt")
+    max_size = _opt(address, "max_message_size")
+    if stream and max_size is not None:
+        raise InvalidAddress("mem://: max_message_size applies to boundaries=message only")
+    return Capabilities(
+        direction=Direction.SIMPLEX if _opt(address, "direction") == "simplex" else Direction.DUPLEX,
+        boundaries=Boundaries.STREAM if stream or split else Boundaries.MESSAGE,
+        connection=Connection.CONNECTIONLESS if connectionless else Connection.ORIENTED,
+        lossless="lose" not in faults,
+        ordered="reorder" not in faults,
+        intact="corrupt" not in faults,
+        duplicate_free="duplicate" not in faults,
+        scope=Scope.PROCESS,
+        addressing=Addressing.NAMED,
+        max_message_size=None if stream or split else max_size,  # type: ignore[arg-type]
+    )
+
+
+class _Queue:
+    """One direction: items waiting to be received, with back-pressure and end state."""
+
+    def __init__(self, capacity: int, watchers: Watchers) -> None:
+        self.items: deque[tuple[bytes, str | None]] = deque()
+        self.size = 0
+        self.capacity = capacity
+        self.cond = threading.Condition()
+        self.ended = False  # the sender closed: EndOfChannel once drained
+        self.receiver_gone = False  # the receiver closed: sends fail
+        self.watchers = watchers
+
+    def wait_until(self, ready: object, deadline: Deadline, what: str, closed: object) -> None:
+        """Wait (holding ``cond``) until ``ready()``; Timeout/ChannelClosed otherwise."""
+        while not ready():  # type: ignore[operator]
+            closed()  # type: ignore[operator]
+            if not self.cond.wait(deadline.remaining()) and deadline.expired():
+                if not ready():  # type: ignore[operator]
+                    raise Timeout(f"{what} timed out")
+
+    def put(self, items: list[bytes], sender: str | None, deadline: Deadline, closed: object) -> None:
+        total = sum(map(len, items))
+        with self.cond:
+            def fits() -> bool:
+                return self.receiver_gone or not self.items or self.size + total <= self.capacity
+
+            self.wait_until(fits, deadline, "send", closed)
+            if self.receiver_gone:
+                raise ConnectionLost("the receiving end is closed")
+            self.items.extend((item, sender) for item in items)
+            self.size += total
+            self.cond.notify_all()
+        self.watchers.notify()
+
+    def get(self, deadline: Deadline, closed: object, chunk: bool) -> tuple[bytes, str | None]:
+        with self.cond:
+            self.wait_until(lambda: self.items or self.ended, deadline, "recv", closed)
+            if not self.items:
+                raise EndOfChannel("the peer closed the channel")
+            if chunk:  # stream: everything available, up to 64 KiB
+                parts = []
+                taken = 0
+                while self.items and (not parts or taken + len(self.items[0][0]) <= 65536):
+                    data, _ = self.items.popleft()
+                    parts.append(data)
+                    taken += len(data)
+                item: tuple[bytes, str | None] = (b"".join(parts), None)
+            else:
+                item = self.items.popleft()
+            self.size -= len(item[0])
+            self.cond.notify_all()
+            return item
+
+    def end(self, *, sender: bool) -> None:
+        with self.cond:
+            if sender:
+                self.ended = True
+            else:
+                self.receiver_gone = True
+                self.items.clear()
+                self.size = 0
+            self.cond.notify_all()
+        self.watchers.notify()
+
+
+class _Faults:
+    """Applies the seeded faults to each outgoing message."""
+
+    def __init__(self, address: Address, stream_seed: int) -> None:
+        self.rates = _faults(address)
+        self.random = random.Random(int(_opt(address, "seed")) * 1_000_003 + stream_seed)  # type: ignore[call-overload]
+        self.merged: bytes | None = None  # a message waiting to be glued to the next one
+        self.held: bytes | None = None  # a message overtaken by the next one
+
+    def hit(self, fault: str) -> bool:
+        rate = self.rates.get(fault, 0.0)
+        return rate > 0 and self.random.random() < rate
+
+    def apply(self, data: bytes) -> list[bytes]:
+        if not self.rates:
+            return [data]
+        if self.merged is not None:
+            data, self.merged = self.merged + data, None
+        if self.hit("merge"):
+            self.merged = data
+            return []
+        if self.hit("lose"):
+            return []
+        if self.hit("corrupt"):
+            if data:
+                index = self.random.randrange(len(data))
+                data = data[:index] + bytes([data[index] ^ 0xFF]) + data[index + 1 :]
+            else:
+                data = b"\x00"
+        out = [data]
+        if self.hit("split") and len(data) >= 2:
+            cut = self.random.randrange(1, len(data))
+            out = [data[:cut], data[cut:]]
+        if self.hit("duplicate"):
+            out = out + out
+        if self.held is not None:
+            out, self.held = out + [self.held], None
+        elif self.hit("reorder"):
+            self.held, out = out[-1], out[:-1]
+        return out
+
+    def flush(self) -> list[bytes]:
+        rest = [item for item in (self.merged, self.held) if item is not None]
+        self.merged = self.held = None
+        return rest
+
+
+class MemChannel(Channel):
+    """One end of an in-process channel."""
+
+    def __init__(
+        self,
+        address: Address,
+        *,
+        inbox: _Queue | None,
+        outbox: _Queue | None,
+        local: str | None,
+        peer: str | None,
+        stream_seed: int,
+        can_send: bool = True,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(
+            capabilities(address), address=local, peer=peer, can_send=can_send, can_recv=inbox is not None
+        )
+        self._inbox = inbox
+        self._outbox = outbox
+        self._faults = _Faults(address, stream_seed)
+        self._stream = _opt(address, "boundaries") == "stream"
+        self._on_close = on_close
+        if inbox is not None:
+            inbox.watchers = self.watchers
+
+    def _raise_if_closed(self) -> None:
+        self._check_open()
+
+    def _deliver(self, box: _Queue, data: memoryview, deadline: Deadline) -> None:
+        items = self._faults.apply(bytes(data))
+        if items:
+            box.put(items, self.address, deadline, self._raise_if_closed)
+
+    def _send(self, data: memoryview, deadline: Deadline) -> None:
+        if self.capabilities.connection is Connection.CONNECTIONLESS:
+            self._send_to(data, self.peer or "", deadline)
+            return
+        assert self._outbox is not None
+        self._deliver(self._outbox, data, deadline)
+
+    def _recv(self, deadline: Deadline) -> bytes:
+        return self._recv_from_inbox(deadline)[0]
+
+    def _recv_from_inbox(self, deadline: Deadline) -> tuple[bytes, str | None]:
+        assert self._inbox is not None
+        return self._inbox.get(deadline, self._raise_if_closed, chunk=self._stream)
+
+    def _send_to(self, data: memoryview, address: str, deadline: Deadline) -> None:
+        target = Address.parse_syntax(address)
+        box = _NAMES.inbox_of(target.location)
+        if box is None:
+            raise ConnectionLost(f"no mem:// endpoint is bound to {address!r}")
+        self._deliver(box, data, deadline)
+
+    def _recv_from(self, deadline: Deadline) -> tuple[bytes, str]:
+        data, sender = self._recv_from_inbox(deadline)
+        return data, sender or ""
+
+    def _ready(self) -> bool:
+        box = self._inbox
+        return box is not None and bool(box.items or box.ended)
+
+    def _interrupt(self) -> None:
+        for box in (self._inbox, self._outbox):
+            if box is not None:
+                with box.cond:
+                    box.cond.notify_all()
+
+    def _close(self) -> None:
+        if self._outbox is not None:
+            rest = self._faults.flush()
+            if rest and not self._outbox.receiver_gone:
+                with self._outbox.cond:
+                    self._outbox.items.extend((item, self.address) for item in rest)
+            self._outbox.end(sender=True)
+        if self._inbox is not None:
+            self._inbox.end(sender=False)
+        if self._on_close is not None:
+            self._on_close()
+
+
+class _Names:
+    """The process-wide table of mem:// names: listeners and bound endpoints."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: dict[str, MemListener] = {}
+        self._inboxes: dict[str, _Queue] = {}
+        self._counter = itertools.count(1)
+
+    def fresh(self, prefix: str) -> str:
+        return f"{prefix}-{next(self._counter)}"
+
+    def claim(self, name: str, owner: MemListener | _Queue) -> None:
+        with self._lock:
+            if name in self._listeners or name in self._inboxes:
+                raise AddressInUse(f"mem://{name} is already in use in this process")
+            if isinstance(owner, MemListener):
+                self._listeners[name] = owner
+            else:
+                self._inboxes[name] = owner
+
+    def release(self, name: str) -> None:
+        with self._lock:
+            self._listeners.pop(name, None)
+            self._inboxes.pop(name, None)
+
+    def listener(self, name: str) -> MemListener | None:
+        with self._lock:
+            return self._listeners.get(name)
+
+    def inbox_of(self, name: str) -> _Queue | None:
+        with self._lock:
+            return self._inboxes.get(name)
+
+
+_NAMES = _Names()
+
+
+def _uri(address: Address, name: str) -> str:
+    return str(address.replace(location=name))
+
+
+def _connected(address: Address, first: str | None, second: str | None) -> tuple[MemChannel, MemChannel]:
+    """Two connected ends; with ``direction=simplex`` the first only sends."""
+    capacity = int(_opt(address, "capacity"))  # type: ignore[call-overload]
+    simplex = _opt(address, "direction") == "simplex"
+    one, two = _Queue(capacity, Watchers()), _Queue(capacity, Watchers())
+    a = MemChannel(address, inbox=None if simplex else two, outbox=one, local=first, peer=second, stream_seed=1)
+    b = MemChannel(
+        address, inbox=one, outbox=None if simplex else two, local=second, peer=first, stream_seed=2, can_send=not simplex
+    )
+    return a, b
+
+
+def pair(address: Address) -> tuple[Channel, Channel]:
+    """Two connected in-process ends (connectionless: two bound endpoints that know each other)."""
+    if _opt(address, "connection") == "connectionless":
+        first = bind(address.replace(location=_NAMES.fresh(address.location or "pair")))
+        second = connect(address.replace(location=Address.parse_syntax(first.address or "").location))
+        return first, second
+    return _connected(address, _uri(address, address.location or "pair"), None)
+
+
+class MemListener(Listener):
+    """Accepts in-process connections on a mem:// name."""
+
+    def __init__(self, address: Address) -> None:
+        self._name = address.location or _NAMES.fresh("listener")
+        self._template = address
+        self._backlog: deque[MemChannel] = deque()
+        self._cond = threading.Condition()
+        super().__init__(capabilities(address), _uri(address, self._name))
+        _NAMES.claim(self._name, self)
+
+    def enqueue(self, channel: MemChannel) -> None:
+        with self._cond:
+            if self._closed:
+                raise ConnectionLost(f"{self.address} stopped listening")
+            self._backlog.append(channel)
+            self._cond.notify_all()
+        self.watchers.notify()
+
+    def _accept(self, deadline: Deadline) -> Channel:
+        with self._cond:
+            while not self._backlog:
+                self._check_open()
+                if not self._cond.wait(deadline.remaining()) and deadline.expired() and not self._backlog:
+                    raise Timeout("accept timed out")
+            return self._backlog.popleft()
+
+    def _ready(self) -> bool:
+        return bool(self._backlog)
+
+    def _interrupt(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _close(self) -> None:
+        _NAMES.release(self._name)
+        with self._cond:
+            pending, self._backlog = list(self._backlog), deque()
+        for channel in pending:
+            channel.close()
+
+
+def listen(address: Address) -> Listener:
+    """Accept connections on ``mem://name`` (an empty name picks a fresh one)."""
+    _require(address, "oriented", "listen")
+    return MemListener(address)
+
+
+def connect(address: Address) -> Channel:
+    """Connect to a mem:// listener, or (connectionless) a channel whose default peer is ``name``."""
+    if _opt(address, "connection") == "connectionless":
+        simplex = _opt(address, "direction") == "simplex"
+        if simplex:
+            return MemChannel(address, inbox=None, outbox=None, local=None, peer=str(address), stream_seed=3)
+        name = _NAMES.fresh("auto")
+        inbox = _Queue(int(_opt(address, "capacity")), Watchers())  # type: ignore[call-overload]
+        _NAMES.claim(name, inbox)
+        return MemChannel(
+            address, inbox=inbox, outbox=None, local=_uri(address, name), peer=str(address), stream_seed=3,
+            on_close=lambda: _NAMES.release(name),
+        )
+    listener = _NAMES.listener(address.location)
+    if listener is None:
+        raise ConnectionLost(f"nobody listens on mem://{address.location} in this process")
+    client, server = _connected(address, None, str(address))
+    listener.enqueue(server)
+    return client
+
+
+def bind(address: Address) -> Channel:
+    """A named connectionless endpoint that receives on ``mem://name``."""
+    _require(address, "connectionless", "bind")
+    name = address.location or _NAMES.fresh("bound")
+    inbox = _Queue(int(_opt(address, "capacity")), Watchers())  # type: ignore[call-overload]
+    _NAMES.claim(name, inbox)
+    return MemChannel(
+        address, inbox=inbox, outbox=None, local=_uri(address, name), peer=None, stream_seed=4,
+        can_send=_opt(address, "direction") != "simplex", on_close=lambda: _NAMES.release(name),
+    )
+
+
+def _require(address: Address, connection: str, verb: str) -> None:
+    if _opt(address, "connection") != connection:
+        raise InvalidAddress(f"mem://: {verb}() needs connection={connection}")
+
+
+def _check_location(location: str) -> str | None:
+    if "/" in location:
+        return "a mem:// name has no '/'"
+    return None
+
+
+@hookimpl
+def anyipc_transports() -> list[TransportSpec]:
+    return [
+        TransportSpec(
+            scheme="mem",
+            description="in-process reference transport with seeded fault injection",
+            capabilities=capabilities,
+            check_location=_check_location,
+            test_address=lambda: f"mem://test-{uuid.uuid4().hex[:12]}",
+            options=OPTIONS,
+            connect=connect,
+            listen=listen,
+            bind=bind,
+            pair=pair,
+        )
+    ]
