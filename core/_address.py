@@ -18,8 +18,11 @@ _LOCATION_SAFE = "/:@[]!$'()*,;=-._~"
 _VALUE_SAFE = "/:@[]!$'()*,;-._~"
 
 
-def _freeze(options: Mapping[str, OptionValue]) -> tuple[tuple[str, OptionValue], ...]:
-    return tuple(sorted(options.items()))
+def _freeze(
+    options: Mapping[str, OptionValue] | tuple[tuple[str, OptionValue], ...],
+) -> tuple[tuple[str, OptionValue], ...]:
+    pairs = options.items() if isinstance(options, Mapping) else options
+    return tuple(sorted(pairs))
 
 
 @attrs.frozen
@@ -36,7 +39,7 @@ class Address:
 
     scheme: str
     location: str = ""
-    options: tuple[tuple[str, OptionValue], ...] = attrs.field(default=(), converter=_freeze)
+    options: tuple[tuple[str, OptionValue], ...] = attrs.field(factory=dict, converter=_freeze)
     layers: tuple[str, ...] = ()
 
     @classmethod
@@ -63,7 +66,9 @@ class Address:
             raise InvalidAddress(f"{uri!r}: control characters are not allowed in an address")
         head, sep, rest = uri.partition("://")
         if not sep:
-            raise InvalidAddress(f"{uri!r} is not a URI: expected scheme://location (e.g. tcp://127.0.0.1:4242)")
+            raise InvalidAddress(
+                f"{uri!r} is not a URI: expected scheme://location (e.g. tcp://127.0.0.1:4242)"
+            )
         if "#" in rest:
             raise InvalidAddress(f"{uri!r}: an address has no #fragment")
         *layers, scheme = head.split("+")
@@ -79,7 +84,9 @@ class Address:
             try:
                 pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
             except ValueError:
-                raise InvalidAddress(f"{uri!r}: malformed query {query!r}; expected name=value&...") from None
+                raise InvalidAddress(
+                    f"{uri!r}: malformed query {query!r}; expected name=value&..."
+                ) from None
             for name, value in pairs:
                 if name in options:
                     raise InvalidAddress(f"{uri!r}: option {name!r} is given twice")
@@ -119,7 +126,8 @@ class Address:
         text = f"{prefix}{self.scheme}://{quote(self.location, safe=_LOCATION_SAFE)}"
         if self.options:
             query = "&".join(
-                f"{name}={quote(_format_value(value), safe=_VALUE_SAFE)}" for name, value in self.options
+                f"{name}={quote(_format_value(value), safe=_VALUE_SAFE)}"
+                for name, value in self.options
             )
             text = f"{text}?{query}"
         return text

@@ -21,7 +21,9 @@ __all__ = ["TransportInfo", "bind", "connect", "listen", "pair", "transports"]
 _T = TypeVar("_T")
 
 
-def _resolve(uri: str | Address, options: Mapping[str, object], verb: str) -> tuple[Address, TransportSpec, list[LayerSpec]]:
+def _resolve(
+    uri: str | Address, options: Mapping[str, object], verb: str
+) -> tuple[Address, TransportSpec, list[LayerSpec]]:
     text = str(uri) if isinstance(uri, Address) else uri
     parsed = Address.parse_syntax(text)
     if options:
@@ -29,19 +31,16 @@ def _resolve(uri: str | Address, options: Mapping[str, object], verb: str) -> tu
     reg = registry()
     address = reg.validate(parsed)
     transport, layers = reg.stack(address)
-    if getattr(transport, verb) is None:
-        raise NotSupported(
-            f"{address.scheme}:// does not support {verb}(); it supports: {', '.join(transport.verbs)}"
-        )
+    verbs = transport.verbs_at(address)
+    if verb not in verbs:
+        raise NotSupported(f"{address} does not support {verb}(); it supports: {', '.join(verbs)}")
     reason = transport.available()
     if reason:
         raise TransportUnavailable(f"{address.scheme}:// is not available here: {reason}")
     return address, transport, layers
 
 
-def _layered(
-    channel: Channel, address: Address, layers: list[LayerSpec], role: Role
-) -> Channel:
+def _layered(channel: Channel, address: Address, layers: list[LayerSpec], role: Role) -> Channel:
     """Wrap ``channel`` in ``layers`` (outermost first), innermost first."""
     for index, layer in enumerate(reversed(layers)):
         # each layer sees the address of the stack from itself downwards
@@ -50,7 +49,12 @@ def _layered(
     return channel
 
 
-def _open(verb: str, uri: str | Address, options: Mapping[str, object], opener: Callable[[TransportSpec, Address], _T]) -> tuple[_T, Address, list[LayerSpec]]:
+def _open(
+    verb: str,
+    uri: str | Address,
+    options: Mapping[str, object],
+    opener: Callable[[TransportSpec, Address], _T],
+) -> tuple[_T, Address, list[LayerSpec]]:
     address, transport, layers = _resolve(uri, options, verb)
     return opener(transport, strip_layers(address, layers)), address, layers
 
@@ -115,9 +119,13 @@ class LayeredListener(Listener):
     def __init__(self, inner: Listener, address: Address, layers: list[LayerSpec]) -> None:
         resolved = Address.parse_syntax(inner.address)
         layer_options = {
-            name: value for name, value in address.options if any(name == o.name for layer in layers for o in layer.options)
+            name: value
+            for name, value in address.options
+            if any(name == o.name for layer in layers for o in layer.options)
         }
-        public = resolved.replace(layers=address.layers, options={**resolved.query, **layer_options})
+        public = resolved.replace(
+            layers=address.layers, options={**resolved.query, **layer_options}
+        )
         super().__init__(registry().capabilities(address), str(public))
         self._inner = inner
         self._stack = address

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import attrs
 
@@ -105,9 +106,9 @@ class Capabilities:
         """True when lossless, ordered, intact and duplicate-free all hold."""
         return self.lossless and self.ordered and self.intact and self.duplicate_free
 
-    def evolve(self, **changes: object) -> Capabilities:
+    def evolve(self, **changes: Any) -> Capabilities:
         """A copy with ``changes`` applied, validated like a new value."""
-        return attrs.evolve(self, **changes)  # type: ignore[misc]
+        return attrs.evolve(self, **changes)
 
     def describe(self) -> dict[str, str]:
         """The claims as short strings, for tables and reports."""
@@ -121,7 +122,9 @@ class Capabilities:
             "duplicate_free": _yes_no(self.duplicate_free),
             "scope": self.scope.value,
             "addressing": self.addressing.value,
-            "max_message_size": "-" if self.max_message_size is None else str(self.max_message_size),
+            "max_message_size": "-"
+            if self.max_message_size is None
+            else str(self.max_message_size),
         }
 
 

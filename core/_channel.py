@@ -163,7 +163,9 @@ class Channel(Endpoint, abc.ABC):
 
     def _check_connectionless(self, verb: str, instead: str) -> None:
         if self.capabilities.connection is not Connection.CONNECTIONLESS:
-            raise NotSupported(f"{verb} is for CONNECTIONLESS channels; this one is connected: use {instead}")
+            raise NotSupported(
+                f"{verb} is for CONNECTIONLESS channels; this one is connected: use {instead}"
+            )
 
     def _check_size(self, view: memoryview) -> None:
         limit = self.capabilities.max_message_size

@@ -63,9 +63,14 @@ class MessageTooLarge(IPCError, ValueError):
 class Timeout(IPCError, TimeoutError):
     """The operation did not complete within its timeout.
 
-    On ``recv`` nothing was received.  On a message ``send`` the message was
-    not sent.  On a stream ``send``, :attr:`sent` says how many bytes of the
-    data were handed to the transport before the deadline (they will arrive).
+    On ``recv`` nothing was received.  On a stream ``send``, :attr:`sent`
+    says how many bytes of the data were handed to the transport before the
+    deadline (they will arrive).  On a message ``send``, ``sent == 0`` means
+    the message was not sent; a transport that carries messages over a
+    stream (``framed+``) may have handed over part of it, and then
+    ``sent > 0`` means the message is committed: it arrives whole once the
+    next ``send`` completes (closing first truncates it, and the peer sees
+    :class:`ConnectionLost`); it must not be sent again.
     """
 
     def __init__(self, message: str = "timed out", *, sent: int = 0) -> None:

@@ -54,9 +54,13 @@ class Option:
             )
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
-                raise InvalidAddress(f"option {self.name}={raw!r} is below its minimum {self.minimum:g}")
+                raise InvalidAddress(
+                    f"option {self.name}={raw!r} is below its minimum {self.minimum:g}"
+                )
             if self.maximum is not None and value > self.maximum:
-                raise InvalidAddress(f"option {self.name}={raw!r} is above its maximum {self.maximum:g}")
+                raise InvalidAddress(
+                    f"option {self.name}={raw!r} is above its maximum {self.maximum:g}"
+                )
         if self.check is not None:
             problem = self.check(value)
             if problem:

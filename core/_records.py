@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -26,11 +26,17 @@ class Role(enum.Enum):
     SERVER = "server"  #: the end that accepted or bound (or the first end of a pair)
 
 
+def _option_tuple(options: Iterable[Option]) -> tuple[Option, ...]:
+    return tuple(options)
+
+
 def _always_available() -> str | None:
     return None
 
 
-def _check_options(instance: object, attribute: attrs.Attribute[Any], value: tuple[Option, ...]) -> None:
+def _check_options(
+    instance: object, attribute: attrs.Attribute[Any], value: tuple[Option, ...]
+) -> None:
     names = [option.name for option in value]
     duplicated = {name for name in names if names.count(name) > 1}
     if duplicated:
@@ -55,7 +61,8 @@ class TransportSpec:
     conformance suite opens it with the first supported verb of listen, bind,
     pair).  ``message_strategy(capabilities)``, if given, returns a
     hypothesis strategy of valid messages for transports that cannot carry
-    arbitrary bytes.
+    arbitrary bytes.  ``verbs_for(address)``, if given, narrows the verbs for
+    an address whose options rule some out.
     """
 
     scheme: str = attrs.field(validator=attrs.validators.matches_re(_SCHEME))
@@ -63,13 +70,16 @@ class TransportSpec:
     capabilities: Callable[[Address], Capabilities]
     test_address: Callable[[], str]
     check_location: Callable[[str], str | None]
-    options: tuple[Option, ...] = attrs.field(default=(), converter=tuple, validator=_check_options)
+    options: tuple[Option, ...] = attrs.field(
+        default=(), converter=_option_tuple, validator=_check_options
+    )
     connect: Callable[[Address], Channel] | None = None
     listen: Callable[[Address], Listener] | None = None
     bind: Callable[[Address], Channel] | None = None
     pair: Callable[[Address], tuple[Channel, Channel]] | None = None
     available: Callable[[], str | None] = _always_available
     message_strategy: Callable[[Capabilities], Any] | None = None
+    verbs_for: Callable[[Address], tuple[str, ...]] | None = None
 
     def __attrs_post_init__(self) -> None:
         if not self.verbs:
@@ -79,6 +89,12 @@ class TransportSpec:
     def verbs(self) -> tuple[str, ...]:
         """The verbs this transport supports, in the order of ``VERBS``."""
         return tuple(verb for verb in VERBS if getattr(self, verb) is not None)
+
+    def verbs_at(self, address: Address) -> tuple[str, ...]:
+        """The verbs usable with ``address`` (some depend on its options)."""
+        if self.verbs_for is None:
+            return self.verbs
+        return tuple(verb for verb in self.verbs_for(address) if verb in self.verbs)
 
 
 @attrs.frozen(kw_only=True)
@@ -97,4 +113,6 @@ class LayerSpec:
     requires: Callable[[Capabilities], str | None]
     capabilities: Callable[[Capabilities, Address], Capabilities]
     wrap: Callable[[Channel, Address, Role], Channel]
-    options: tuple[Option, ...] = attrs.field(default=(), converter=tuple, validator=_check_options)
+    options: tuple[Option, ...] = attrs.field(
+        default=(), converter=_option_tuple, validator=_check_options
+    )

@@ -85,13 +85,19 @@ class Registry:
                     plugin = entry_point.load()
                 except Exception as exc:  # a broken plugin must not break the others
                     self.problems.append(
-                        PluginProblem(entry_point.name, distribution, f"cannot be imported: {type(exc).__name__}: {exc}")
+                        PluginProblem(
+                            entry_point.name,
+                            distribution,
+                            f"cannot be imported: {type(exc).__name__}: {exc}",
+                        )
                     )
                     continue
                 self._add(plugin, entry_point.name, distribution)
             self._loaded = True
 
-    def register(self, plugin: object, name: str, distribution: str = "registered at run time") -> None:
+    def register(
+        self, plugin: object, name: str, distribution: str = "registered at run time"
+    ) -> None:
         """Add a plugin object (a module or an object with ``@hookimpl`` methods) now.
 
         For plugins that are not installed as a distribution, e.g. in tests.
@@ -128,12 +134,11 @@ class Registry:
                 if impl.plugin_name != name:
                     continue
                 try:
-                    records = list(impl.function())
-                    for record in records:
-                        if not isinstance(record, kind):
-                            raise TypeError(f"{hook.name} returned {record!r}, not a {kind.__name__}")
+                    records = _validated(impl.function(), kind, hook.name)
                 except Exception as exc:
-                    self.problems.append(PluginProblem(name, distribution, f"{hook.name}() failed: {exc}"))
+                    self.problems.append(
+                        PluginProblem(name, distribution, f"{hook.name}() failed: {exc}")
+                    )
                     continue
                 for record in records:
                     key = record.scheme if isinstance(record, TransportSpec) else record.name
@@ -202,7 +207,9 @@ class Registry:
         known = sorted(table)
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise InvalidAddress(f"unknown {kind} {key!r}{hint} (installed: {', '.join(known) or 'none'})")
+        raise InvalidAddress(
+            f"unknown {kind} {key!r}{hint} (installed: {', '.join(known) or 'none'})"
+        )
 
     # -- addresses ----------------------------------------------------------------
     def stack(self, address: Address) -> tuple[TransportSpec, list[LayerSpec]]:
@@ -254,6 +261,19 @@ def strip_layers(address: Address, layers: Iterable[LayerSpec]) -> Address:
     return address.replace(layers=(), options=kept)
 
 
+def _validated(
+    returned: object, kind: type[TransportSpec] | type[LayerSpec], hook: str
+) -> list[TransportSpec | LayerSpec]:
+    """``returned`` as a list of ``kind`` records; ``TypeError`` naming the first misfit."""
+    if not isinstance(returned, Iterable):
+        raise TypeError(f"{hook} returned {returned!r}, not a sequence of {kind.__name__}")
+    records = list(returned)
+    for record in records:
+        if not isinstance(record, kind):
+            raise TypeError(f"{hook} returned {record!r}, not a {kind.__name__}")
+    return records
+
+
 _REGISTRY: Registry | None = None
 _REGISTRY_LOCK = threading.Lock()
 
@@ -266,4 +286,3 @@ def registry() -> Registry:
             if _REGISTRY is None:
                 _REGISTRY = Registry()
     return _REGISTRY
-

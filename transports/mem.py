@@ -28,32 +28,80 @@ from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connectio
 from anyipc._channel import Channel, Listener
 from anyipc._deadline import Deadline
 from anyipc._errors import AddressInUse, ConnectionLost, EndOfChannel, InvalidAddress, Timeout
-from anyipc._options import Option
+from anyipc._options import Option, OptionValue
 from anyipc._readiness import Watchers
 from anyipc._records import TransportSpec
 
 FAULTS = ("lose", "duplicate", "reorder", "corrupt", "split", "merge")
 
-_PROBABILITY = {"kind": float, "default": 0.0, "minimum": 0.0, "maximum": 1.0}
 OPTIONS = (
-    Option(name="boundaries", kind=str, default="message", choices=("message", "stream"), doc="message or stream"),
-    Option(name="direction", kind=str, default="duplex", choices=("duplex", "simplex"), doc="duplex or simplex (first/connecting end sends)"),
-    Option(name="connection", kind=str, default="oriented", choices=("oriented", "connectionless"), doc="oriented or connectionless"),
-    Option(name="capacity", kind=int, default=262144, minimum=1, doc="bytes queued per direction before send blocks"),
-    Option(name="max_message_size", kind=int, default=None, minimum=0, doc="largest message (message boundaries only)"),
+    Option(
+        name="boundaries",
+        kind=str,
+        default="message",
+        choices=("message", "stream"),
+        doc="message or stream",
+    ),
+    Option(
+        name="direction",
+        kind=str,
+        default="duplex",
+        choices=("duplex", "simplex"),
+        doc="duplex or simplex (first/connecting end sends)",
+    ),
+    Option(
+        name="connection",
+        kind=str,
+        default="oriented",
+        choices=("oriented", "connectionless"),
+        doc="oriented or connectionless",
+    ),
+    Option(
+        name="capacity",
+        kind=int,
+        default=262144,
+        minimum=1,
+        doc="bytes queued per direction before send blocks",
+    ),
+    Option(
+        name="max_message_size",
+        kind=int,
+        default=None,
+        minimum=0,
+        doc="largest message (message boundaries only)",
+    ),
     Option(name="seed", kind=int, default=0, doc="seed of the fault generator"),
     Option(name="honest", kind=bool, default=True, doc="declare the faults in the capabilities"),
-    *(Option(name=fault, doc=f"probability that a message is subject to '{fault}'", **_PROBABILITY) for fault in FAULTS),  # type: ignore[arg-type]
+    *(
+        Option(
+            name=fault,
+            kind=float,
+            default=0.0,
+            minimum=0.0,
+            maximum=1.0,
+            doc=f"probability that a message is subject to '{fault}'",
+        )
+        for fault in FAULTS
+    ),
 )
 _OPT = {option.name: option for option in OPTIONS}
 
 
-def _opt(address: Address, name: str) -> object:
+def _opt(address: Address, name: str) -> OptionValue | None:
     return address.get(_OPT[name])
 
 
+def _int(address: Address, name: str) -> int:
+    value = _opt(address, name)
+    assert isinstance(value, int)
+    return value
+
+
 def _faults(address: Address) -> dict[str, float]:
-    return {fault: float(_opt(address, fault)) for fault in FAULTS if float(_opt(address, fault)) > 0}  # type: ignore[arg-type]
+    rates = {fault: _opt(address, fault) for fault in FAULTS}
+    return {
+        fault: float(rate) for fault, rate in rates.items() if isinstance(rate, float) and rate > 0
+    }
 
 
 def capabilities(address: Address) -> Capabilities:
@@ -64,15 +112,28 @@ def capabilities(address: Address) -> Capabilities:
     if stream and connectionless:
         raise InvalidAddress("mem://: a connectionless channel carries messages, not a stream")
     if stream and set(_faults(address)) - {"split", "merge"}:
-        raise InvalidAddress("mem://: a stream can only split or merge; lose/duplicate/reorder/corrupt need boundaries=message")
+        raise InvalidAddress(
+            "mem://: a stream can only split or merge; "
+            "lose/duplicate/reorder/corrupt need boundaries=message"
+        )
     split = "split" in faults or "merge" in faults
+    if split and connectionless:
+        raise InvalidAddress(
+            "mem://: honest split/merge makes a stream, which cannot be connectionless"
+        )
     if split and set(faults) - {"split", "merge"}:
-        raise InvalidAddress("mem://: honest split/merge makes a stream, which cannot also lose, duplicate, reorder or corrupt")
+        raise InvalidAddress(
+            "mem://: honest split/merge makes a stream, "
+            "which cannot also lose, duplicate, reorder or corrupt"
+        )
     max_size = _opt(address, "max_message_size")
+    assert max_size is None or isinstance(max_size, int)
     if stream and max_size is not None:
         raise InvalidAddress("mem://: max_message_size applies to boundaries=message only")
     return Capabilities(
-        direction=Direction.SIMPLEX if _opt(address, "direction") == "simplex" else Direction.DUPLEX,
+        direction=Direction.SIMPLEX
+        if _opt(address, "direction") == "simplex"
+        else Direction.DUPLEX,
         boundaries=Boundaries.STREAM if stream or split else Boundaries.MESSAGE,
         connection=Connection.CONNECTIONLESS if connectionless else Connection.ORIENTED,
         lossless="lose" not in faults,
@@ -81,7 +142,7 @@ def capabilities(address: Address) -> Capabilities:
         duplicate_free="duplicate" not in faults,
         scope=Scope.PROCESS,
         addressing=Addressing.NAMED,
-        max_message_size=None if stream or split else max_size,  # type: ignore[arg-type]
+        max_message_size=None if stream or split else max_size,
     )
 
 
@@ -97,35 +158,53 @@ class _Queue:
         self.receiver_gone = False  # the receiver closed: sends fail
         self.watchers = watchers
 
-    def wait_until(self, ready: object, deadline: Deadline, what: str, closed: object) -> None:
-        """Wait (holding ``cond``) until ``ready()``; Timeout/ChannelClosed otherwise."""
-        while not ready():  # type: ignore[operator]
-            closed()  # type: ignore[operator]
+    def wait_until(
+        self, ready: Callable[[], object], deadline: Deadline, what: str, closed: Callable[[], None]
+    ) -> None:
+        """Wait (holding ``cond``) until ``ready()``; Timeout, or ``closed()`` raises."""
+        while not ready():
+            closed()
             if not self.cond.wait(deadline.remaining()) and deadline.expired():
-                if not ready():  # type: ignore[operator]
+                if not ready():
                     raise Timeout(f"{what} timed out")
 
-    def put(self, items: list[bytes], sender: str | None, deadline: Deadline, closed: object) -> None:
+    def put(
+        self,
+        items: list[bytes],
+        sender: str | None,
+        deadline: Deadline,
+        closed: Callable[[], None],
+        merge: bool = False,
+    ) -> None:
+        """Queue ``items``; with ``merge``, glue the first to the last unreceived item."""
         total = sum(map(len, items))
         with self.cond:
+
             def fits() -> bool:
                 return self.receiver_gone or not self.items or self.size + total <= self.capacity
 
             self.wait_until(fits, deadline, "send", closed)
             if self.receiver_gone:
                 raise ConnectionLost("the receiving end is closed")
+            if merge and self.items and items:
+                last, last_sender = self.items.pop()
+                items = [last + items[0], *items[1:]]
+                self.items.append((items[0], last_sender))
+                items = items[1:]
             self.items.extend((item, sender) for item in items)
             self.size += total
             self.cond.notify_all()
         self.watchers.notify()
 
-    def get(self, deadline: Deadline, closed: object, chunk: bool) -> tuple[bytes, str | None]:
+    def get(
+        self, deadline: Deadline, closed: Callable[[], None], chunk: bool
+    ) -> tuple[bytes, str | None]:
         with self.cond:
             self.wait_until(lambda: self.items or self.ended, deadline, "recv", closed)
             if not self.items:
                 raise EndOfChannel("the peer closed the channel")
             if chunk:  # stream: everything available, up to 64 KiB
-                parts = []
+                parts: list[bytes] = []
                 taken = 0
                 while self.items and (not parts or taken + len(self.items[0][0]) <= 65536):
                     data, _ = self.items.popleft()
@@ -155,24 +234,20 @@ class _Faults:
 
     def __init__(self, address: Address, stream_seed: int) -> None:
         self.rates = _faults(address)
-        self.random = random.Random(int(_opt(address, "seed")) * 1_000_003 + stream_seed)  # type: ignore[call-overload]
-        self.merged: bytes | None = None  # a message waiting to be glued to the next one
+        self.random = random.Random(_int(address, "seed") * 1_000_003 + stream_seed)
         self.held: bytes | None = None  # a message overtaken by the next one
 
     def hit(self, fault: str) -> bool:
         rate = self.rates.get(fault, 0.0)
         return rate > 0 and self.random.random() < rate
 
-    def apply(self, data: bytes) -> list[bytes]:
+    def apply(self, data: bytes) -> tuple[list[bytes], bool]:
+        """The messages to queue for ``data``, and whether to glue them to the last queued one."""
         if not self.rates:
-            return [data]
-        if self.merged is not None:
-            data, self.merged = self.merged + data, None
-        if self.hit("merge"):
-            self.merged = data
-            return []
+            return [data], False
+        merge = self.hit("merge")
         if self.hit("lose"):
-            return []
+            return [], False
         if self.hit("corrupt"):
             if data:
                 index = self.random.randrange(len(data))
@@ -189,11 +264,12 @@ class _Faults:
             out, self.held = out + [self.held], None
         elif self.hit("reorder"):
             self.held, out = out[-1], out[:-1]
-        return out
+        return out, merge
 
     def flush(self) -> list[bytes]:
-        rest = [item for item in (self.merged, self.held) if item is not None]
-        self.merged = self.held = None
+        """What is still held back, to be delivered before the end."""
+        rest = [] if self.held is None else [self.held]
+        self.held = None
         return rest
 
 
@@ -213,7 +289,11 @@ class MemChannel(Channel):
         on_close: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
-            capabilities(address), address=local, peer=peer, can_send=can_send, can_recv=inbox is not None
+            capabilities(address),
+            address=local,
+            peer=peer,
+            can_send=can_send,
+            can_recv=inbox is not None,
         )
         self._inbox = inbox
         self._outbox = outbox
@@ -227,9 +307,9 @@ class MemChannel(Channel):
         self._check_open()
 
     def _deliver(self, box: _Queue, data: memoryview, deadline: Deadline) -> None:
-        items = self._faults.apply(bytes(data))
+        items, merge = self._faults.apply(bytes(data))
         if items:
-            box.put(items, self.address, deadline, self._raise_if_closed)
+            box.put(items, self.address, deadline, self._raise_if_closed, merge)
 
     def _send(self, data: memoryview, deadline: Deadline) -> None:
         if self.capabilities.connection is Connection.CONNECTIONLESS:
@@ -321,14 +401,24 @@ def _uri(address: Address, name: str) -> str:
     return str(address.replace(location=name))
 
 
-def _connected(address: Address, first: str | None, second: str | None) -> tuple[MemChannel, MemChannel]:
+def _connected(
+    address: Address, first: str | None, second: str | None
+) -> tuple[MemChannel, MemChannel]:
     """Two connected ends; with ``direction=simplex`` the first only sends."""
-    capacity = int(_opt(address, "capacity"))  # type: ignore[call-overload]
+    capacity = _int(address, "capacity")
     simplex = _opt(address, "direction") == "simplex"
     one, two = _Queue(capacity, Watchers()), _Queue(capacity, Watchers())
-    a = MemChannel(address, inbox=None if simplex else two, outbox=one, local=first, peer=second, stream_seed=1)
+    a = MemChannel(
+        address, inbox=None if simplex else two, outbox=one, local=first, peer=second, stream_seed=1
+    )
     b = MemChannel(
-        address, inbox=one, outbox=None if simplex else two, local=second, peer=first, stream_seed=2, can_send=not simplex
+        address,
+        inbox=one,
+        outbox=None if simplex else two,
+        local=second,
+        peer=first,
+        stream_seed=2,
+        can_send=not simplex,
     )
     return a, b
 
@@ -337,7 +427,9 @@ def pair(address: Address) -> tuple[Channel, Channel]:
     """Two connected in-process ends (connectionless: two bound endpoints that know each other)."""
     if _opt(address, "connection") == "connectionless":
         first = bind(address.replace(location=_NAMES.fresh(address.location or "pair")))
-        second = connect(address.replace(location=Address.parse_syntax(first.address or "").location))
+        second = connect(
+            address.replace(location=Address.parse_syntax(first.address or "").location)
+        )
         return first, second
     return _connected(address, _uri(address, address.location or "pair"), None)
 
@@ -351,7 +443,11 @@ class MemListener(Listener):
         self._backlog: deque[MemChannel] = deque()
         self._cond = threading.Condition()
         super().__init__(capabilities(address), _uri(address, self._name))
-        _NAMES.claim(self._name, self)
+        try:
+            _NAMES.claim(self._name, self)
+        except AddressInUse:
+            self._closed = True  # nothing to release: the name was never ours
+            raise
 
     def enqueue(self, channel: MemChannel) -> None:
         with self._cond:
@@ -365,7 +461,11 @@ class MemListener(Listener):
         with self._cond:
             while not self._backlog:
                 self._check_open()
-                if not self._cond.wait(deadline.remaining()) and deadline.expired() and not self._backlog:
+                if (
+                    not self._cond.wait(deadline.remaining())
+                    and deadline.expired()
+                    and not self._backlog
+                ):
                     raise Timeout("accept timed out")
             return self._backlog.popleft()
 
@@ -386,21 +486,27 @@ class MemListener(Listener):
 
 def listen(address: Address) -> Listener:
     """Accept connections on ``mem://name`` (an empty name picks a fresh one)."""
-    _require(address, "oriented", "listen")
     return MemListener(address)
 
 
 def connect(address: Address) -> Channel:
-    """Connect to a mem:// listener, or (connectionless) a channel whose default peer is ``name``."""
+    """Connect to a mem:// listener; connectionless: a channel whose default peer is ``name``."""
     if _opt(address, "connection") == "connectionless":
         simplex = _opt(address, "direction") == "simplex"
         if simplex:
-            return MemChannel(address, inbox=None, outbox=None, local=None, peer=str(address), stream_seed=3)
+            return MemChannel(
+                address, inbox=None, outbox=None, local=None, peer=str(address), stream_seed=3
+            )
         name = _NAMES.fresh("auto")
-        inbox = _Queue(int(_opt(address, "capacity")), Watchers())  # type: ignore[call-overload]
+        inbox = _Queue(_int(address, "capacity"), Watchers())
         _NAMES.claim(name, inbox)
         return MemChannel(
-            address, inbox=inbox, outbox=None, local=_uri(address, name), peer=str(address), stream_seed=3,
+            address,
+            inbox=inbox,
+            outbox=None,
+            local=_uri(address, name),
+            peer=str(address),
+            stream_seed=3,
             on_close=lambda: _NAMES.release(name),
         )
     listener = _NAMES.listener(address.location)
@@ -413,19 +519,25 @@ def connect(address: Address) -> Channel:
 
 def bind(address: Address) -> Channel:
     """A named connectionless endpoint that receives on ``mem://name``."""
-    _require(address, "connectionless", "bind")
     name = address.location or _NAMES.fresh("bound")
-    inbox = _Queue(int(_opt(address, "capacity")), Watchers())  # type: ignore[call-overload]
+    inbox = _Queue(_int(address, "capacity"), Watchers())
     _NAMES.claim(name, inbox)
     return MemChannel(
-        address, inbox=inbox, outbox=None, local=_uri(address, name), peer=None, stream_seed=4,
-        can_send=_opt(address, "direction") != "simplex", on_close=lambda: _NAMES.release(name),
+        address,
+        inbox=inbox,
+        outbox=None,
+        local=_uri(address, name),
+        peer=None,
+        stream_seed=4,
+        can_send=_opt(address, "direction") != "simplex",
+        on_close=lambda: _NAMES.release(name),
     )
 
 
-def _require(address: Address, connection: str, verb: str) -> None:
-    if _opt(address, "connection") != connection:
-        raise InvalidAddress(f"mem://: {verb}() needs connection={connection}")
+def _verbs_for(address: Address) -> tuple[str, ...]:
+    if _opt(address, "connection") == "connectionless":
+        return ("bind", "connect", "pair")
+    return ("listen", "connect", "pair")
 
 
 def _check_location(location: str) -> str | None:
@@ -448,5 +560,6 @@ def anyipc_transports() -> list[TransportSpec]:
             listen=listen,
             bind=bind,
             pair=pair,
+            verbs_for=_verbs_for,
         )
     ]

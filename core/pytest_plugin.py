@@ -1,0 +1,40 @@
+"""The pytest plugin (entry point ``pytest11``): options for the conformance suite.
+
+It imports nothing but pytest, so that installing anyipc never breaks the
+pytest runs of projects that lack hypothesis; the suite itself lives in
+:mod:`anyipc.testing` and is imported only by tests that use it.
+
+``--anyipc-uri URI`` (repeatable) names the transports that the
+``anyipc_uri`` fixture is parametrized over; a bare scheme (``tcp``,
+``framed+unix``) means fresh test addresses of that transport.  Without it,
+every available installed transport is used.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.register_assert_rewrite("anyipc.testing")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("anyipc", "anyipc conformance suite")
+    group.addoption(
+        "--anyipc-uri",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="a transport URI or scheme to run the conformance suite on (repeatable)",
+    )
+
+
+def _installed_schemes() -> list[str]:
+    import anyipc
+
+    return [scheme for scheme, info in anyipc.transports().items() if info.available]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "anyipc_uri" in metafunc.fixturenames:
+        uris = metafunc.config.getoption("anyipc_uri") or _installed_schemes()
+        metafunc.parametrize("anyipc_uri", uris, scope="class")

@@ -1,0 +1,246 @@
+"""The pytest face of the conformance suite: subclass it, name your URI, run pytest.
+
+::
+
+    from anyipc.testing import TransportConformance
+
+    class TestMine(TransportConformance):
+        uri = "mine"            # a bare scheme: fresh test addresses each time
+        # uri = "mine://fixed"  # or one full URI, reused for every conversation
+
+Every test maps to a property of the conformance catalogue (its id starts
+the test name).  A property the capabilities make meaningless is skipped
+with the reason.  Cross-process tests start the peer in a fresh interpreter
+and need the transport installed (an entry point), not just registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import run_state_machine_as_test
+
+from anyipc._address import Address
+from anyipc._errors import InvalidAddress
+from anyipc._options import Option
+from anyipc.testing import _checks as checks
+from anyipc.testing._harness import Harness, NotApplicable
+from anyipc.testing._peer import PeerProcess
+from anyipc.testing._snapshot import Snapshot, assert_no_leaks
+from anyipc.testing._stateful import channel_machine, payloads_for
+
+__all__ = ["TransportConformance"]
+
+suite_settings = settings(
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.differing_executors,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
+
+
+def _run(harness: Harness, check: object, *args: object) -> None:
+    try:
+        check(harness, *args)  # type: ignore[operator]
+    except NotApplicable as exc:
+        pytest.skip(str(exc))
+    finally:
+        harness.close_all()
+
+
+def _option_values(option: Option) -> st.SearchStrategy[object]:
+    if option.choices:
+        return st.sampled_from(option.choices)
+    if option.kind is bool:
+        return st.booleans()
+    if option.kind is int:
+        low = int(option.minimum) if option.minimum is not None else -(2**31)
+        high = int(option.maximum) if option.maximum is not None else 2**31
+        return st.integers(low, high)
+    if option.kind is float:
+        return st.floats(option.minimum, option.maximum, allow_nan=False, allow_infinity=False)
+    return st.nothing()
+
+
+class TransportConformance:
+    """Every conformance property, run against the transport named by :attr:`uri`."""
+
+    uri: ClassVar[str] = ""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def conformance_uri(cls) -> str:
+        """The URI or scheme under test; override this fixture to compute it."""
+        if not cls.uri:
+            pytest.fail(f"{cls.__name__} must set `uri` (e.g. uri = 'tcp')")
+        return cls.uri
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def harness(cls, conformance_uri: str) -> Iterator[Harness]:
+        """The harness for the transport under test (skipped where unavailable)."""
+        harness = Harness(conformance_uri)
+        reason = harness.transport.available()
+        if reason:
+            pytest.skip(f"{conformance_uri} is not available here: {reason}")
+        yield harness
+        harness.close_all()
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def peer(cls, harness: Harness) -> Iterator[PeerProcess]:
+        """A peer process (only for transports that reach other processes by name)."""
+        if not harness.cross_process:
+            pytest.skip(
+                f"{harness.uri}: scope {harness.capabilities.scope.value} or no named endpoint"
+            )
+        peer = PeerProcess()
+        yield peer
+        peer.close()
+
+    @pytest.fixture(autouse=True)
+    def no_leaks(self, harness: Harness, request: pytest.FixtureRequest) -> Iterator[None]:
+        """G2: every test leaves no descriptor, thread, socket file, segment or queue behind."""
+        paths = harness.watched_paths(harness.fresh_uri())
+        before = Snapshot.take(paths)
+        yield
+        harness.close_all()
+        peer = request.node.funcargs.get("peer")
+        allowed = peer.descriptors() if isinstance(peer, PeerProcess) else set()
+        assert_no_leaks(before, paths, allowed_fds=allowed)
+
+    # -- A ------------------------------------------------------------------------------
+    def test_a1_declarations(self, harness: Harness) -> None:
+        _run(harness, checks.check_declarations)
+
+    def test_a2_absent_operations(self, harness: Harness) -> None:
+        _run(harness, checks.check_absent_operations)
+
+    # -- B ------------------------------------------------------------------------------
+    @suite_settings
+    @given(data=st.data())
+    def test_b1_roundtrip(self, harness: Harness, data: st.DataObject) -> None:
+        _run(harness, checks.check_roundtrip, data.draw(payloads_for(harness, 65536)))
+
+    @suite_settings
+    @given(data=st.data())
+    def test_b2_to_b6_sequence(self, harness: Harness, data: st.DataObject) -> None:
+        payloads = data.draw(st.lists(payloads_for(harness), max_size=40))
+        _run(harness, checks.check_sequence, payloads)
+
+    def test_b4_burst(self, harness: Harness) -> None:
+        _run(harness, checks.check_burst)
+
+    def test_b7_duplex(self, harness: Harness) -> None:
+        _run(harness, checks.check_duplex)
+
+    # -- C ------------------------------------------------------------------------------
+    def test_c1_connect_refused(self, harness: Harness) -> None:
+        _run(harness, checks.check_connect_refused)
+
+    def test_c2_listen_twice(self, harness: Harness) -> None:
+        _run(harness, checks.check_listen_twice)
+
+    def test_c3_many_connections(self, harness: Harness) -> None:
+        _run(harness, checks.check_many_connections)
+
+    def test_c4_reply(self, harness: Harness) -> None:
+        _run(harness, checks.check_reply)
+
+    # -- D ------------------------------------------------------------------------------
+    def test_d1_close_idempotent(self, harness: Harness) -> None:
+        _run(harness, checks.check_close_idempotent)
+
+    def test_d2_orderly_close(self, harness: Harness) -> None:
+        _run(harness, checks.check_orderly_close)
+
+    def test_d3_peer_death(self, harness: Harness, peer: PeerProcess) -> None:
+        _run(harness, checks.check_peer_death, peer)
+
+    @settings(suite_settings, max_examples=5)
+    @given(timeout=st.floats(0.0, 0.2))
+    def test_d4_recv_timeout(self, harness: Harness, timeout: float) -> None:
+        _run(harness, checks.check_recv_timeout, timeout)
+
+    def test_d5_close_wakes_recv(self, harness: Harness) -> None:
+        _run(harness, checks.check_close_wakes_recv)
+
+    # -- E ------------------------------------------------------------------------------
+    def test_e1_e2_max_size(self, harness: Harness) -> None:
+        _run(harness, checks.check_max_size)
+
+    def test_e3_large_payloads(self, harness: Harness) -> None:
+        _run(harness, checks.check_large_payloads)
+
+    def test_e4_backpressure(self, harness: Harness) -> None:
+        _run(harness, checks.check_backpressure)
+
+    # -- F ------------------------------------------------------------------------------
+    @suite_settings
+    @given(data=st.data())
+    def test_f1_peer_sends(self, harness: Harness, peer: PeerProcess, data: st.DataObject) -> None:
+        payloads = data.draw(st.lists(payloads_for(harness), max_size=20))
+        _run(harness, checks.check_peer_sends, peer, payloads)
+
+    @suite_settings
+    @given(data=st.data())
+    def test_f1_peer_echoes(self, harness: Harness, peer: PeerProcess, data: st.DataObject) -> None:
+        payloads = data.draw(st.lists(payloads_for(harness), max_size=20))
+        _run(harness, checks.check_peer_echoes, peer, payloads)
+
+    # -- G ------------------------------------------------------------------------------
+    @suite_settings
+    @given(data=st.data())
+    def test_g1_address_roundtrip(self, harness: Harness, data: st.DataObject) -> None:
+        base = Address.parse_syntax(harness.fresh_uri())
+        options = {}
+        for option in harness.transport.options:
+            if data.draw(st.booleans(), label=f"set {option.name}"):
+                value = data.draw(_option_values(option), label=option.name)
+                options[option.name] = value
+        try:
+            address = Address.parse(str(base.replace(options={**base.query, **options})))  # type: ignore[dict-item]
+        except InvalidAddress:
+            assume(False)
+            return
+        _run(harness, checks.check_address_roundtrip, str(address))
+
+    @suite_settings
+    @given(data=st.data())
+    def test_g1_invalid_addresses(self, harness: Harness, data: st.DataObject) -> None:
+        uri = harness.fresh_uri()
+        scheme = Address.parse_syntax(uri).scheme
+        rest = uri.split("://", 1)[1]
+        joiner = "&" if "?" in rest else "?"
+        catalogue = [
+            uri.replace(f"{scheme}://", f"{scheme}x://", 1),
+            uri.replace("://", ":/", 1),
+            f"{uri}{joiner}no_such_option=1",
+            f"{uri}#fragment",
+            uri + "\n",
+            "",
+        ]
+        for option in harness.transport.options:
+            if option.kind in (int, float):
+                catalogue.append(f"{uri}{joiner}{option.name}=not-a-number")
+            elif option.kind is bool:
+                catalogue.append(f"{uri}{joiner}{option.name}=maybe")
+        _run(harness, checks.check_invalid_address, data.draw(st.sampled_from(catalogue)))
+
+    # -- Q: model-based --------------------------------------------------------------------
+    def test_q_state_machine(self, harness: Harness) -> None:
+        machine = channel_machine(harness)
+        try:
+            run_state_machine_as_test(
+                machine, settings=settings(suite_settings, stateful_step_count=30)
+            )
+        finally:
+            harness.close_all()

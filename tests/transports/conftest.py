@@ -1,0 +1,100 @@
+"""Fixtures for the socket transport tests: real sockets, short paths, cleanup of everything."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import anyipc
+
+Opened = tuple[anyipc.Listener, anyipc.Channel, anyipc.Channel]
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A fresh directory with a short path (pytest's tmp_path may not fit sun_path)."""
+    path = Path(tempfile.mkdtemp(prefix="anyipc-t-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(params=["tcp", "unix", "unix-abstract"])
+def stream_uri(request: pytest.FixtureRequest, short_dir: Path) -> str:
+    """A URI to listen on, for each socket transport and kind of unix name."""
+    if request.param == "tcp":
+        return "tcp://127.0.0.1:0"
+    if request.param == "unix":
+        return f"unix://{short_dir}/s.sock"
+    return f"unix://@anyipc-test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def open_pair() -> Iterator[Callable[..., Opened]]:
+    """``open_pair(uri, **options)``: a listener, a client and the accepted server end.
+
+    Everything opened is closed at the end of the test.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def opener(uri: str, **options: object) -> Opened:
+            listener = stack.enter_context(anyipc.listen(uri, **options))
+            client = stack.enter_context(anyipc.connect(listener.address))
+            server = stack.enter_context(listener.accept(timeout=5))
+            return listener, client, server
+
+        yield opener
+
+
+@pytest.fixture
+def raw_connect() -> Iterator[Callable[[str], socket.socket]]:
+    """``raw_connect(uri)``: a plain blocking socket connected to a tcp:// or unix:// listener."""
+    with contextlib.ExitStack() as stack:
+
+        def connector(uri: str) -> socket.socket:
+            address = anyipc.Address.parse_syntax(uri)
+            if address.scheme == "tcp":
+                host, _, port = address.location.rpartition(":")
+                sock = socket.create_connection((host.strip("[]"), int(port)), timeout=5)
+            else:
+                location = address.location
+                name = "\0" + location[1:] if location.startswith("@") else location
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(5)
+                sock.connect(name)
+            return stack.enter_context(sock)
+
+        yield connector
+
+
+@pytest.fixture
+def recv_exactly() -> Callable[[anyipc.Channel, int], bytes]:
+    """``recv_exactly(channel, n)``: exactly ``n`` stream bytes (5 s per recv)."""
+
+    def receive(channel: anyipc.Channel, size: int) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            data += channel.recv(timeout=5)
+        assert len(data) == size
+        return bytes(data)
+
+    return receive
+
+
+def open_fds() -> set[str]:
+    """The descriptors this process has open now."""
+    return {path.name for path in Path("/proc/self/fd").iterdir()}
+
+
+@pytest.fixture
+def no_new_fds() -> Iterator[None]:
+    """Fail the test if it leaves a descriptor open."""
+    before = open_fds()
+    yield
+    assert not open_fds() - before, "descriptors left open"
