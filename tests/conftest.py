@@ -1,13 +1,18 @@
-"""Hypothesis profiles: ``ci`` (the default, quick) and ``thorough`` (on demand).
+"""Hypothesis profiles and the leak check that wraps every test.
 
-Choose with ``HYPOTHESIS_PROFILE=thorough pytest``.
+Profiles: ``ci`` (the default, quick) and ``thorough`` (on demand), chosen
+with ``HYPOTHESIS_PROFILE=thorough pytest``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from anyipc.testing import Snapshot, assert_no_leaks
 
 settings.register_profile(
     "ci", max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -18,3 +23,11 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_descriptors_or_threads() -> Iterator[None]:
+    """Every test gives back the descriptors, threads, /dev/shm entries and SysV objects it took."""
+    before = Snapshot.take()
+    yield
+    assert_no_leaks(before)

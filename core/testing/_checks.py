@@ -584,10 +584,23 @@ def check_peer_echoes(harness: Harness, peer: PeerProcess, payloads: Sequence[by
     check_delivery(harness.capabilities, payloads, received, complete=complete)
 
 
-def check_peer_death(harness: Harness, peer: PeerProcess, seed: int = 0) -> None:
-    """D3: the peer is killed while sending: end or loss reported in time, no partial message."""
+def check_peer_death(harness: Harness, seed: int = 0) -> None:
+    """D3: the peer is killed while sending: end or loss reported in time, no partial message.
+
+    The peer is a process of its own, started and reaped here.
+    """
     if harness.connectionless:
         raise NotApplicable("connectionless: there is no connection to lose")
+    if not harness.cross_process:
+        raise NotApplicable("the peer cannot live in another process")
+    peer = PeerProcess()
+    try:
+        _peer_dies(harness, peer, seed)
+    finally:
+        peer.close()
+
+
+def _peer_dies(harness: Harness, peer: PeerProcess, seed: int) -> None:
     generator = random.Random(seed)
     limit = harness.capabilities.max_message_size
     size = 1 << 20 if limit is None else min(limit, 1 << 20)

@@ -1,7 +1,7 @@
 """The peer in another process: a child that connects and plays one role per request.
 
-The parent (:class:`PeerProcess`) starts ``python -m anyipc.testing._peer``
-(a fresh interpreter, as the ``spawn`` start method would) and talks to it
+The parent (:class:`PeerProcess`) starts a fresh interpreter (as the
+``spawn`` start method would) running :func:`main` and talks to it
 with one JSON line per request on its stdin/stdout.  Requests:
 
 * ``send``: connect to ``uri``, send ``payloads`` (hex; or ``generate``:
@@ -72,7 +72,8 @@ def _serve_echo(request: dict[str, Any]) -> None:
         channel.close()
 
 
-def _main() -> None:
+def main() -> None:
+    """Serve requests from stdin until it closes (the child's entry point)."""
     for line in sys.stdin:
         request = json.loads(line)
         try:
@@ -94,11 +95,15 @@ class PeerProcess:
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
 
+    def start(self) -> None:
+        """Start the child now (it is otherwise started by the first request)."""
+        self._ensure()
+
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
             self.close()
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "anyipc.testing._peer"],
+                [sys.executable, "-c", "from anyipc.testing._peer import main; main()"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
@@ -154,6 +159,3 @@ class PeerProcess:
             process.kill()
             process.wait()
 
-
-if __name__ == "__main__":
-    _main()

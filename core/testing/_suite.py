@@ -103,6 +103,7 @@ class TransportConformance:
                 f"{harness.uri}: scope {harness.capabilities.scope.value} or no named endpoint"
             )
         peer = PeerProcess()
+        peer.start()
         yield peer
         peer.close()
 
@@ -162,8 +163,8 @@ class TransportConformance:
     def test_d2_orderly_close(self, harness: Harness) -> None:
         _run(harness, checks.check_orderly_close)
 
-    def test_d3_peer_death(self, harness: Harness, peer: PeerProcess) -> None:
-        _run(harness, checks.check_peer_death, peer)
+    def test_d3_peer_death(self, harness: Harness) -> None:
+        _run(harness, checks.check_peer_death)
 
     @settings(suite_settings, max_examples=5)
     @given(timeout=st.floats(0.0, 0.2))

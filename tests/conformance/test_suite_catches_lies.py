@@ -21,15 +21,38 @@ LIES = {
 }
 
 
-def _run_suite(pytester: pytest.Pytester, uri: str) -> pytest.RunResult:
+PROFILE = """
+from hypothesis import settings
+settings.register_profile("lies", max_examples=20, deadline=None, derandomize=True)
+settings.load_profile("lies")
+"""
+
+
+def _run_suite(pytester: pytest.Pytester, uri: str, *extra: str) -> pytest.RunResult:
+    pytester.makepyfile(lies_profile=PROFILE)
+    pytester.syspathinsert()
     return pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--pyargs", "anyipc.testing", "--anyipc-uri", uri, "-k", SELECTION
+        "-p",
+        "lies_profile",
+        "-p",
+        "no:cacheprovider",
+        "--pyargs",
+        "anyipc.testing",
+        "--anyipc-uri",
+        uri,
+        "-k",
+        SELECTION,
+        *extra,
     )
 
 
 @pytest.mark.parametrize("fault", sorted(LIES))
-def test_a_lying_transport_fails(pytester: pytest.Pytester, fault: str) -> None:
-    result = _run_suite(pytester, f"mem://?{fault}=0.2&seed=7&honest=false")
+def test_a_lying_transport_fails(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    # in-process delivery is immediate: a short patience keeps shrinking quick
+    monkeypatch.setenv("ANYIPC_CONFORMANCE_PATIENCE", "0.2")
+    result = _run_suite(pytester, f"mem://?{fault}=0.2&seed=7&honest=false", "-x")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) >= 1, result.stdout.str()
     assert LIES[fault] in result.stdout.str()
