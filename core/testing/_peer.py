@@ -158,4 +158,3 @@ class PeerProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-

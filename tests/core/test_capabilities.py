@@ -31,7 +31,10 @@ def test_a_consistent_record_is_frozen_and_reliable() -> None:
     ("changes", "words"),
     [
         ({"boundaries": Boundaries.STREAM, "max_message_size": 5}, "no max_message_size"),
-        ({"boundaries": Boundaries.STREAM, "connection": Connection.CONNECTIONLESS}, "needs MESSAGE"),
+        (
+            {"boundaries": Boundaries.STREAM, "connection": Connection.CONNECTIONLESS},
+            "needs MESSAGE",
+        ),
         ({"boundaries": Boundaries.STREAM, "lossless": False}, "declare MESSAGE"),
         ({"max_message_size": -1}, "non-negative"),
         ({"max_message_size": True}, "non-negative"),
@@ -39,7 +42,9 @@ def test_a_consistent_record_is_frozen_and_reliable() -> None:
         ({"scope": "host"}, "Scope"),
     ],
 )
-def test_inconsistent_claims_are_refused_at_construction(changes: dict[str, object], words: str) -> None:
+def test_inconsistent_claims_are_refused_at_construction(
+    changes: dict[str, object], words: str
+) -> None:
     with pytest.raises((ValueError, TypeError), match=words):
         Capabilities(**{**BASE, **changes})  # type: ignore[arg-type]
 
