@@ -168,22 +168,26 @@ def transports() -> Mapping[str, TransportInfo]:
     """Every installed transport by scheme: capabilities, verbs, provider, availability.
 
     The capabilities are those of the transport's test address (its
-    defaults); options may change them.  Plugins that failed to load are not
-    listed; ``anyipc transports`` reports them.
+    defaults); options may change them.  Plugins that failed to load, and
+    transports whose record fails when asked, are not listed: they are in
+    the registry's problems, which ``anyipc transports`` reports.
     """
     reg = registry()
     infos: dict[str, TransportInfo] = {}
     for scheme, provided in reg.transports().items():
         spec = provided.spec
         assert isinstance(spec, TransportSpec)
-        infos[scheme] = TransportInfo(
-            scheme=scheme,
-            description=spec.description,
-            capabilities=spec.capabilities(Address.parse(spec.test_address())),
-            verbs=spec.verbs,
-            options=spec.options,
-            plugin=provided.plugin,
-            distribution=provided.distribution,
-            unavailable=spec.available(),
-        )
+        try:
+            infos[scheme] = TransportInfo(
+                scheme=scheme,
+                description=spec.description,
+                capabilities=spec.capabilities(Address.parse(spec.test_address())),
+                verbs=spec.verbs,
+                options=spec.options,
+                plugin=provided.plugin,
+                distribution=provided.distribution,
+                unavailable=spec.available(),
+            )
+        except Exception as exc:  # a plugin bug: reported, and the others still listed
+            reg.report(provided, exc, f"{scheme}:// cannot describe itself")
     return infos

@@ -64,7 +64,7 @@ class Registry:
         self._transports: dict[str, Provided] = {}
         self._layers: dict[str, Provided] = {}
         self._conflicts: dict[str, list[str]] = {}
-        self.problems: list[PluginProblem] = []
+        self._problems: list[PluginProblem] = []
 
     # -- loading ------------------------------------------------------------------
     def _ensure_loaded(self) -> None:
@@ -80,11 +80,19 @@ class Registry:
                 if entry_point.name in blocked or distribution in blocked:
                     continue
                 if self.manager.has_plugin(entry_point.name):
+                    self._problems.append(
+                        PluginProblem(
+                            entry_point.name,
+                            distribution,
+                            f"entry point name {entry_point.name!r} is already taken by another "
+                            "distribution; this one was not loaded",
+                        )
+                    )
                     continue
                 try:
                     plugin = entry_point.load()
                 except Exception as exc:  # a broken plugin must not break the others
-                    self.problems.append(
+                    self._problems.append(
                         PluginProblem(
                             entry_point.name,
                             distribution,
@@ -124,7 +132,7 @@ class Registry:
         try:
             self.manager.register(plugin, name=name)
         except Exception as exc:
-            self.problems.append(PluginProblem(name, distribution, f"invalid hooks: {exc}"))
+            self._problems.append(PluginProblem(name, distribution, f"invalid hooks: {exc}"))
             return
         for hook, table, kind in (
             (self.manager.hook.anyipc_transports, self._transports, TransportSpec),
@@ -136,7 +144,7 @@ class Registry:
                 try:
                     records = _validated(impl.function(), kind, hook.name)
                 except Exception as exc:
-                    self.problems.append(
+                    self._problems.append(
                         PluginProblem(name, distribution, f"{hook.name}() failed: {exc}")
                     )
                     continue
@@ -158,7 +166,7 @@ class Registry:
             f"{provided.distribution} (plugin {provided.plugin})",
         ]
         self._conflicts[key] = providers
-        self.problems.append(
+        self._problems.append(
             PluginProblem(
                 provided.plugin,
                 provided.distribution,
@@ -166,6 +174,20 @@ class Registry:
                 f"block one with {BLOCK_VARIABLE}=<plugin or distribution>",
             )
         )
+
+    @property
+    def problems(self) -> list[PluginProblem]:
+        """Every plugin that could not be used, and why (loads the plugins first)."""
+        self._ensure_loaded()
+        return list(self._problems)
+
+    def report(self, provided: Provided, error: Exception, what: str) -> None:
+        """Record that ``provided`` failed while ``what`` (a plugin bug found after loading)."""
+        problem = PluginProblem(
+            provided.plugin, provided.distribution, f"{what}: {type(error).__name__}: {error}"
+        )
+        if problem not in self._problems:
+            self._problems.append(problem)
 
     # -- lookup -------------------------------------------------------------------
     def transports(self) -> dict[str, Provided]:

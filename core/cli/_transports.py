@@ -16,10 +16,10 @@ from typing import Any, TextIO
 
 import attrs
 
-from anyipc._address import Address
+from anyipc._api import TransportInfo
+from anyipc._api import transports as all_transports
 from anyipc._options import Option
-from anyipc._records import TransportSpec
-from anyipc._registry import Provided, registry
+from anyipc._registry import registry
 from anyipc.cli._output import format_table
 
 __all__ = ["add_parsers", "collect", "render_plain", "render_rich", "run"]
@@ -78,23 +78,11 @@ def collect() -> dict[str, list[dict[str, Any]]]:
     fails when asked (a plugin bug) is listed under ``problems`` instead.
     """
     reg = registry()
-    installed = reg.transports()  # loads the plugins, recording their problems
-    transports = []
+    transports = [_transport(info) for info in all_transports().values()]
     problems = [
         {"plugin": problem.plugin, "distribution": problem.distribution, "message": problem.message}
         for problem in reg.problems
     ]
-    for scheme, provided in installed.items():
-        try:
-            transports.append(_transport(provided))
-        except Exception as exc:  # a broken plugin is reported and the others still listed
-            problems.append(
-                {
-                    "plugin": provided.plugin,
-                    "distribution": provided.distribution,
-                    "message": f"{scheme}:// cannot describe itself: {type(exc).__name__}: {exc}",
-                }
-            )
     layers = [
         {
             "name": name,
@@ -108,21 +96,17 @@ def collect() -> dict[str, list[dict[str, Any]]]:
     return {"transports": transports, "layers": layers, "problems": problems}
 
 
-def _transport(provided: Provided) -> dict[str, Any]:
-    spec = provided.spec
-    assert isinstance(spec, TransportSpec)
-    address = Address.parse(spec.test_address())
-    unavailable = spec.available()
+def _transport(info: TransportInfo) -> dict[str, Any]:
     return {
-        "scheme": spec.scheme,
-        "description": spec.description,
-        "capabilities": attrs.asdict(spec.capabilities(address), value_serializer=_plain_value),
-        "verbs": list(spec.verbs),
-        "options": [_option(option) for option in spec.options],
-        "plugin": provided.plugin,
-        "distribution": provided.distribution,
-        "available": unavailable is None,
-        "unavailable": unavailable,
+        "scheme": info.scheme,
+        "description": info.description,
+        "capabilities": attrs.asdict(info.capabilities, value_serializer=_plain_value),
+        "verbs": list(info.verbs),
+        "options": [_option(option) for option in info.options],
+        "plugin": info.plugin,
+        "distribution": info.distribution,
+        "available": info.available,
+        "unavailable": info.unavailable,
     }
 
 

@@ -74,3 +74,18 @@ def test_errors_are_also_the_familiar_builtins() -> None:
         value = getattr(anyipc, name)
         if isinstance(value, type) and issubclass(value, Exception):
             assert issubclass(value, anyipc.IPCError), name
+
+
+def test_the_kit_for_transport_authors_is_pinned() -> None:
+    import anyipc.kit
+
+    assert set(anyipc.kit.__all__) == {
+        "READABLE",
+        "WRITABLE",
+        "Deadline",
+        "SocketChannel",
+        "SocketListener",
+        "Watchers",
+        "map_os_error",
+        "wait_for_fd",
+    }

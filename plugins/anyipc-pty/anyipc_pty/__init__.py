@@ -38,9 +38,7 @@ from anyipc import (
     TransportSpec,
     hookimpl,
 )
-from anyipc._deadline import Deadline
-from anyipc._errors import map_os_error
-from anyipc._readiness import READABLE, WRITABLE, wait_for_fd
+from anyipc.kit import READABLE, WRITABLE, Deadline, map_os_error, wait_for_fd
 
 __all__ = ["PtyChannel", "anyipc_transports", "capabilities", "pair"]
 
