@@ -16,6 +16,15 @@ __all__ = ["wait"]
 _E = TypeVar("_E", bound=Endpoint)
 
 
+def _poll_ms(deadline: Deadline, intervals: list[float]) -> int | None:
+    """How long one poll may sleep: until the deadline, or the shortest re-check interval."""
+    left = deadline.poll_ms()
+    if not intervals:
+        return left
+    step = max(1, int(min(intervals) * 1000))
+    return step if left is None else min(left, step)
+
+
 def wait(endpoints: Iterable[_E], timeout: float | None = None) -> list[_E]:
     """Wait until some of ``endpoints`` are ready and return those, in the given order.
 
@@ -23,8 +32,9 @@ def wait(endpoints: Iterable[_E], timeout: float | None = None) -> list[_E]:
     message or bytes are there, the peer's end or loss is there to report,
     or the channel is closed.  A listener is ready when ``accept`` would not
     block.  Works for every transport, with or without a descriptor of its
-    own.  Returns an empty list when ``timeout`` passes first; never returns
-    early otherwise.  ``wait`` consumes nothing: the next call is ready again
+    own (endpoints that cannot signal readiness are re-checked at their
+    ``poll_interval``).  Returns an empty list when ``timeout`` passes
+    first; never returns early otherwise.  ``wait`` consumes nothing: the next call is ready again
     until the data is received.
     """
     items = list(endpoints)
@@ -45,6 +55,7 @@ def wait(endpoints: Iterable[_E], timeout: float | None = None) -> list[_E]:
         except OSError:  # the wait is over and the doorbell closed
             pass
 
+    polled = [e.poll_interval for e in fdless if e.poll_interval is not None]
     for endpoint in fdless:
         endpoint.watchers.add(ring)
     try:
@@ -57,7 +68,7 @@ def wait(endpoints: Iterable[_E], timeout: float | None = None) -> list[_E]:
             ready_fds = set()
             ready_list = [e for e in items if e.closed or e._ready()]
             if not ready_list:
-                events = poller.poll(deadline.poll_ms())
+                events = poller.poll(_poll_ms(deadline, polled))
                 ready_fds = {fd for fd, _ in events}
                 if doorbell in ready_fds:
                     os.eventfd_read(doorbell)

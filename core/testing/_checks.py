@@ -11,8 +11,11 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
+
+import attrs
 
 import anyipc
 from anyipc._address import Address
@@ -526,46 +529,95 @@ def check_backpressure(harness: Harness) -> None:
 
 
 # -- F. Across processes --------------------------------------------------------------------
-def _accept_child(harness: Harness, endpoint: Channel | anyipc.Listener) -> Channel:
-    if isinstance(endpoint, anyipc.Listener):
-        channel = endpoint.accept(timeout=harness.patience)
-        harness.track(channel)
-        return channel
-    return endpoint
+@attrs.define
+class _Remote:
+    """The child's side of a cross-process conversation, and the parent's."""
+
+    peer: PeerProcess
+    address: str  #: what the child connects to
+    endpoint: Channel | anyipc.Listener  #: the parent's listener, bound channel or pair end
+
+    def local(self, harness: Harness) -> Channel:
+        """The parent's channel (accepting the child's connection if need be)."""
+        if isinstance(self.endpoint, anyipc.Listener):
+            channel = self.endpoint.accept(timeout=harness.patience)
+            harness.track(channel)
+            return channel
+        return self.endpoint
 
 
-def check_peer_sends(harness: Harness, peer: PeerProcess, payloads: Sequence[bytes]) -> None:
-    """F1: B2–B6 with the sender in another process."""
+@contextmanager
+def _remote(harness: Harness, peer: PeerProcess | None) -> Iterator[_Remote]:
+    """A place for a child to connect: a named endpoint, or an inherited end handed over.
+
+    F2: an inherited end is passed to a fresh child (``pass_fds``), which
+    opens it from its URI; the parent closes its own copy right away.
+    """
+    if not harness.inherited:
+        assert peer is not None, "a named transport needs the class's peer process"
+        address, endpoint = harness.passive_endpoint()
+        yield _Remote(peer, address, endpoint)
+        return
+    first, second = anyipc.pair(harness.fresh_uri())
+    harness.track(second)
+    fds = getattr(first, "fds", None)
+    handed = first.address
+    try:
+        assert fds and handed, f"{first!r} is inherited but names no descriptors (fds, address)"
+        child = PeerProcess(pass_fds=fds)
+        child.start()
+    finally:
+        first.close()  # the parent's copy goes right after the hand-off
+    try:
+        yield _Remote(child, str(handed), second)
+    finally:
+        child.close()
+
+
+def check_peer_sends(harness: Harness, peer: PeerProcess | None, payloads: Sequence[bytes]) -> None:
+    """F1/F2: B2–B6 with the sender in another process (named, or handed an inherited end)."""
     payloads = [p for p in payloads if fits(harness, p)]
-    address, endpoint = harness.passive_endpoint()
-    peer.request("send", address, payloads=[p.hex() for p in payloads])
-    receiver = _accept_child(harness, endpoint)
-    received, complete = receive_all(harness, receiver, len(payloads))
-    answer = peer.result()
+    with _remote(harness, peer) as remote:
+        remote.peer.request("send", remote.address, payloads=[p.hex() for p in payloads])
+        receiver = remote.local(harness)
+        received, complete = receive_all(harness, receiver, len(payloads))
+        answer = remote.peer.result()
     assert answer.get("ok"), f"the peer process failed: {answer}"
     check_delivery(harness.capabilities, payloads, received, complete=complete)
 
 
-def check_peer_echoes(harness: Harness, peer: PeerProcess, payloads: Sequence[bytes]) -> None:
-    """F1: the peer in another process receives and answers (both directions)."""
+def check_peer_echoes(
+    harness: Harness, peer: PeerProcess | None, payloads: Sequence[bytes]
+) -> None:
+    """F1/F2: the peer in another process receives and answers (both directions)."""
     if harness.capabilities.direction is Direction.SIMPLEX:
         raise NotApplicable("simplex: no answers")
     payloads = [p for p in payloads if fits(harness, p) and (p or not _stream(harness))]
-    address, endpoint = harness.passive_endpoint()
-    peer.request(
-        "echo",
-        address,
-        count=None if not harness.connectionless else len(payloads),
-        timeout=QUIET if not harness.capabilities.lossless else harness.patience,
-    )
-    channel = _accept_child(harness, endpoint)
+    with _remote(harness, peer) as remote:
+        remote.peer.request(
+            "echo",
+            remote.address,
+            count=None if not harness.connectionless else len(payloads),
+            timeout=QUIET if not harness.capabilities.lossless else harness.patience,
+        )
+        channel = remote.local(harness)
+        received, complete = _exchange(harness, channel, payloads)
+        answer = remote.peer.result()
+    assert answer.get("ok"), f"the peer process failed: {answer}"
+    check_delivery(harness.capabilities, payloads, received, complete=complete)
+
+
+def _exchange(
+    harness: Harness, channel: Channel, payloads: Sequence[bytes]
+) -> tuple[list[bytes], bool]:
+    """Send ``payloads`` to an echoing child and collect what comes back."""
     send: Callable[[bytes], None]
     if harness.connectionless:
         hello, child = channel.recv_from(timeout=harness.patience)
         assert hello == HELLO or not harness.capabilities.intact
-        send = lambda data: channel.send_to(data, child, timeout=harness.patience)  # noqa: E731
+        send = partial(_send_to, channel, address=child, timeout=harness.patience)
     else:
-        send = lambda data: channel.send(data, timeout=harness.patience)  # noqa: E731
+        send = partial(_send, channel, timeout=harness.patience)
     sender = _Sender(send, payloads, None)
     sender.start()
     received: list[bytes] = []
@@ -579,9 +631,15 @@ def check_peer_echoes(harness: Harness, peer: PeerProcess, payloads: Sequence[by
     sender.finish()
     if not harness.connectionless:
         channel.close()
-    answer = peer.result()
-    assert answer.get("ok"), f"the peer process failed: {answer}"
-    check_delivery(harness.capabilities, payloads, received, complete=complete)
+    return received, complete
+
+
+def _send(channel: Channel, data: bytes, *, timeout: float) -> None:
+    channel.send(data, timeout=timeout)
+
+
+def _send_to(channel: Channel, data: bytes, *, address: str, timeout: float) -> None:
+    channel.send_to(data, address, timeout=timeout)
 
 
 def check_peer_death(harness: Harness, seed: int = 0) -> None:
@@ -593,25 +651,30 @@ def check_peer_death(harness: Harness, seed: int = 0) -> None:
         raise NotApplicable("connectionless: there is no connection to lose")
     if not harness.cross_process:
         raise NotApplicable("the peer cannot live in another process")
-    peer = PeerProcess()
+    own = None if harness.inherited else PeerProcess()
     try:
-        _peer_dies(harness, peer, seed)
+        with _remote(harness, own) as remote:
+            _peer_dies(harness, remote, seed)
     finally:
-        peer.close()
+        if own is not None:
+            own.close()
 
 
-def _peer_dies(harness: Harness, peer: PeerProcess, seed: int) -> None:
+def _peer_dies(harness: Harness, remote: _Remote, seed: int) -> None:
     generator = random.Random(seed)
     limit = harness.capabilities.max_message_size
     size = 1 << 20 if limit is None else min(limit, 1 << 20)
     count = 64
     payloads = [bytes([n % 251]) * size for n in range(count)]
-    address, endpoint = harness.passive_endpoint()
     delay = generator.uniform(0.05, 0.3)
-    peer.request(
-        "send", address, generate={"count": count, "size": size}, end="die_during", delay=delay
+    remote.peer.request(
+        "send",
+        remote.address,
+        generate={"count": count, "size": size},
+        end="die_during",
+        delay=delay,
     )
-    receiver = _accept_child(harness, endpoint)
+    receiver = remote.local(harness)
     received: list[bytes] = []
     try:
         received.append(receiver.recv(timeout=harness.patience))
@@ -621,7 +684,7 @@ def _peer_dies(harness: Harness, peer: PeerProcess, seed: int) -> None:
         pass
     except Timeout:
         raise AssertionError(f"the peer's death was not reported within {DEATH_BOUND} s") from None
-    assert peer.result(timeout=harness.patience).get("died"), "the peer was expected to die"
+    assert remote.peer.result(timeout=harness.patience).get("died"), "the peer was expected to die"
     check_delivery(harness.capabilities, payloads, received, complete=False)
 
 

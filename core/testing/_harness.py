@@ -16,7 +16,7 @@ import attrs
 
 import anyipc
 from anyipc._address import Address
-from anyipc._capabilities import Capabilities, Connection, Direction, Scope
+from anyipc._capabilities import Addressing, Capabilities, Connection, Direction, Scope
 from anyipc._channel import Channel, Listener
 from anyipc._registry import registry
 
@@ -88,10 +88,15 @@ class Harness:
         return [location] if location.startswith("/") else []
 
     @property
+    def inherited(self) -> bool:
+        """True when a child reaches the transport only by inheriting an end of a pair."""
+        return self.capabilities.addressing is Addressing.INHERITED and "pair" in self.verbs
+
+    @property
     def cross_process(self) -> bool:
         """True when the peer may live in another process (HOST or NETWORK scope)."""
         return self.capabilities.scope is not Scope.PROCESS and (
-            "listen" in self.verbs or "bind" in self.verbs
+            "listen" in self.verbs or "bind" in self.verbs or self.inherited
         )
 
     @property

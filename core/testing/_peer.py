@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["PeerProcess"]
@@ -89,10 +90,13 @@ class PeerProcess:
     """A child interpreter that plays the other end of a conversation.
 
     Started on first use; restarted after it dies (e.g. after a ``die``
-    request).  ``close()`` ends it; it is also killed if it does not stop.
+    request).  ``pass_fds`` are handed to the child at their own numbers
+    (inherited transports: the child opens ``pipe://fd/N``).  ``close()``
+    ends it; it is also killed if it does not stop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pass_fds: Sequence[int] = ()) -> None:
+        self._pass_fds = tuple(pass_fds)
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -106,6 +110,7 @@ class PeerProcess:
                 [sys.executable, "-c", "from anyipc.testing._peer import main; main()"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                pass_fds=self._pass_fds,
             )
         return self._process
 

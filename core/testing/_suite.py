@@ -96,12 +96,15 @@ class TransportConformance:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def peer(cls, harness: Harness) -> Iterator[PeerProcess]:
-        """A peer process (only for transports that reach other processes by name)."""
+    def peer(cls, harness: Harness) -> Iterator[PeerProcess | None]:
+        """A peer process for named transports (inherited ones hand an end to a new child)."""
         if not harness.cross_process:
             pytest.skip(
                 f"{harness.uri}: scope {harness.capabilities.scope.value} or no named endpoint"
             )
+        if harness.inherited:
+            yield None
+            return
         peer = PeerProcess()
         peer.start()
         yield peer
@@ -187,13 +190,17 @@ class TransportConformance:
     # -- F ------------------------------------------------------------------------------
     @suite_settings
     @given(data=st.data())
-    def test_f1_peer_sends(self, harness: Harness, peer: PeerProcess, data: st.DataObject) -> None:
+    def test_f1_f2_peer_sends(
+        self, harness: Harness, peer: PeerProcess | None, data: st.DataObject
+    ) -> None:
         payloads = data.draw(st.lists(payloads_for(harness), max_size=20))
         _run(harness, checks.check_peer_sends, peer, payloads)
 
     @suite_settings
     @given(data=st.data())
-    def test_f1_peer_echoes(self, harness: Harness, peer: PeerProcess, data: st.DataObject) -> None:
+    def test_f1_f2_peer_echoes(
+        self, harness: Harness, peer: PeerProcess | None, data: st.DataObject
+    ) -> None:
         payloads = data.draw(st.lists(payloads_for(harness), max_size=20))
         _run(harness, checks.check_peer_echoes, peer, payloads)
 

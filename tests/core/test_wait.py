@@ -68,3 +68,43 @@ def test_a_closed_channel_is_ready_so_that_recv_reports_it() -> None:
     first.close()
     second.close()
     assert anyipc.wait([first], timeout=0) == [first]
+
+
+class _Silent(anyipc.Channel):
+    """A channel fed from outside that cannot notify anyone: wait() must poll it."""
+
+    poll_interval = 0.005
+
+    def __init__(self) -> None:
+        caps = anyipc.Capabilities(
+            direction=anyipc.Direction.SIMPLEX,
+            boundaries=anyipc.Boundaries.MESSAGE,
+            connection=anyipc.Connection.ORIENTED,
+            lossless=True,
+            ordered=True,
+            intact=True,
+            duplicate_free=True,
+            scope=anyipc.Scope.HOST,
+            addressing=anyipc.Addressing.NAMED,
+        )
+        super().__init__(caps, can_send=False)
+        self.arrived = threading.Event()
+
+    def _send(self, data: memoryview, deadline: object) -> None:
+        raise AssertionError("receive-only")
+
+    def _recv(self, deadline: object) -> bytes:
+        return b"x"
+
+    def _ready(self) -> bool:
+        return self.arrived.is_set()
+
+
+def test_wait_polls_endpoints_that_cannot_notify() -> None:
+    silent = _Silent()
+    with silent:
+        assert anyipc.wait([silent], timeout=0.05) == []
+        threading.Timer(0.05, silent.arrived.set).start()
+        started = time.monotonic()
+        assert anyipc.wait([silent], timeout=5) == [silent]
+        assert time.monotonic() - started < 1.0
