@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import cast
 
 import attrs
 
@@ -12,13 +12,11 @@ from anyipc._capabilities import Capabilities
 from anyipc._channel import Channel, Listener
 from anyipc._deadline import Deadline
 from anyipc._errors import NotSupported, TransportUnavailable
-from anyipc._options import Option
+from anyipc._options import Option, OptionValue
 from anyipc._records import LayerSpec, Role, TransportSpec
 from anyipc._registry import registry, strip_layers
 
 __all__ = ["TransportInfo", "bind", "connect", "listen", "pair", "transports"]
-
-_T = TypeVar("_T")
 
 
 def _resolve(
@@ -26,8 +24,8 @@ def _resolve(
 ) -> tuple[Address, TransportSpec, list[LayerSpec]]:
     text = str(uri) if isinstance(uri, Address) else uri
     parsed = Address.parse_syntax(text)
-    if options:
-        parsed = parsed.replace(options={**parsed.query, **options})  # type: ignore[dict-item]
+    if options:  # typed and validated by reg.validate below
+        parsed = parsed.replace(options=cast(dict[str, OptionValue], {**parsed.query, **options}))
     reg = registry()
     address = reg.validate(parsed)
     transport, layers = reg.stack(address)
@@ -49,16 +47,6 @@ def _layered(channel: Channel, address: Address, layers: list[LayerSpec], role: 
     return channel
 
 
-def _open(
-    verb: str,
-    uri: str | Address,
-    options: Mapping[str, object],
-    opener: Callable[[TransportSpec, Address], _T],
-) -> tuple[_T, Address, list[LayerSpec]]:
-    address, transport, layers = _resolve(uri, options, verb)
-    return opener(transport, strip_layers(address, layers)), address, layers
-
-
 def connect(uri: str | Address, **options: object) -> Channel:
     """Open a channel to the endpoint ``uri`` names (the active side).
 
@@ -69,7 +57,9 @@ def connect(uri: str | Address, **options: object) -> Channel:
     :class:`ConnectionLost` / :class:`PermissionDenied` when the endpoint
     cannot be reached.
     """
-    channel, address, layers = _open("connect", uri, options, lambda t, a: t.connect(a))  # type: ignore[misc]
+    address, transport, layers = _resolve(uri, options, "connect")
+    assert transport.connect is not None  # _resolve checked the verb
+    channel = transport.connect(strip_layers(address, layers))
     return _layered(channel, address, layers, Role.CLIENT)
 
 
@@ -80,7 +70,9 @@ def bind(uri: str | Address, **options: object) -> Channel:
     ``signal://self``.  Raises like :func:`connect`, plus
     :class:`AddressInUse` when a live endpoint owns the name.
     """
-    channel, address, layers = _open("bind", uri, options, lambda t, a: t.bind(a))  # type: ignore[misc]
+    address, transport, layers = _resolve(uri, options, "bind")
+    assert transport.bind is not None  # _resolve checked the verb
+    channel = transport.bind(strip_layers(address, layers))
     return _layered(channel, address, layers, Role.SERVER)
 
 
@@ -89,7 +81,9 @@ def pair(uri: str | Address, **options: object) -> tuple[Channel, Channel]:
 
     For a SIMPLEX transport the first end sends and the second receives.
     """
-    (first, second), address, layers = _open("pair", uri, options, lambda t, a: t.pair(a))  # type: ignore[misc]
+    address, transport, layers = _resolve(uri, options, "pair")
+    assert transport.pair is not None  # _resolve checked the verb
+    first, second = transport.pair(strip_layers(address, layers))
     try:
         return (
             _layered(first, address, layers, Role.SERVER),
@@ -107,7 +101,9 @@ def listen(uri: str | Address, **options: object) -> Listener:
     Raises like :func:`bind`.  ``Listener.address`` is the address to give
     to :func:`connect` (port 0 resolved, automatic names filled in).
     """
-    listener, address, layers = _open("listen", uri, options, lambda t, a: t.listen(a))  # type: ignore[misc]
+    address, transport, layers = _resolve(uri, options, "listen")
+    assert transport.listen is not None  # _resolve checked the verb
+    listener = transport.listen(strip_layers(address, layers))
     if not layers:
         return listener
     return LayeredListener(listener, address, layers)

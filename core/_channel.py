@@ -9,7 +9,7 @@ from typing import TypeAlias
 from anyipc._capabilities import Boundaries, Capabilities, Connection
 from anyipc._deadline import Deadline
 from anyipc._endpoint import Endpoint
-from anyipc._errors import ChannelClosed, EndOfChannel, MessageTooLarge, NotSupported, Timeout
+from anyipc._errors import EndOfChannel, MessageTooLarge, NotSupported
 
 __all__ = ["BytesLike", "Channel", "Listener"]
 
@@ -174,15 +174,6 @@ class Channel(Endpoint, abc.ABC):
                 f"a message of {len(view)} bytes exceeds this channel's maximum of {limit} bytes"
             )
 
-    def _locked(self, lock: object, deadline: Deadline, what: str) -> None:
-        left = deadline.remaining()
-        acquired = lock.acquire(timeout=-1 if left is None else left)  # type: ignore[attr-defined]
-        if not acquired:
-            raise Timeout(f"{what} timed out waiting for another thread's {what}")
-        if self._closed:
-            lock.release()  # type: ignore[attr-defined]
-            raise ChannelClosed(f"{self!r} is closed")
-
 
 class Listener(Endpoint, abc.ABC):
     """The passive side of a connection-oriented transport.
@@ -209,11 +200,8 @@ class Listener(Endpoint, abc.ABC):
         """The next connection; see the class semantics."""
         self._check_open()
         deadline = Deadline(timeout)
-        left = deadline.remaining()
-        if not self._recv_lock.acquire(timeout=-1 if left is None else left):
-            raise Timeout("accept timed out waiting for another thread's accept")
+        self._locked(self._recv_lock, deadline, "accept")
         try:
-            self._check_open()
             return self._accept(deadline)
         finally:
             self._recv_lock.release()

@@ -8,7 +8,8 @@ from types import TracebackType
 from typing import Self
 
 from anyipc._capabilities import Capabilities
-from anyipc._errors import ChannelClosed, NotSupported
+from anyipc._deadline import Deadline
+from anyipc._errors import ChannelClosed, NotSupported, Timeout
 from anyipc._readiness import Waker, Watchers
 
 __all__ = ["Endpoint"]
@@ -109,6 +110,16 @@ class Endpoint:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<{type(self).__name__} {self.address or '?'} {state}>"
+
+    def _locked(self, lock: threading.Lock, deadline: Deadline, what: str) -> None:
+        """Take ``lock`` before ``deadline``; the caller releases it."""
+        left = deadline.remaining()
+        acquired = lock.acquire(timeout=-1 if left is None else left)
+        if not acquired:
+            raise Timeout(f"{what} timed out waiting for another thread's {what}")
+        if self._closed:
+            lock.release()
+            raise ChannelClosed(f"{self!r} is closed")
 
     def _check_open(self) -> None:
         if self._closed:
