@@ -16,6 +16,9 @@ import pytest
 
 pytest.register_assert_rewrite("anyipc.testing")
 
+#: URI -> its claims in words, filled by the suite's harness fixture
+CLAIMS = pytest.StashKey[dict[str, str]]()
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("anyipc", "anyipc conformance suite")
@@ -38,3 +41,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "anyipc_uri" in metafunc.fixturenames:
         uris = metafunc.config.getoption("anyipc_uri") or _installed_schemes()
         metafunc.parametrize("anyipc_uri", uris, scope="class")
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Say which claims the conformance suite held each transport to."""
+    claims = config.stash.get(CLAIMS, {})
+    if not claims:
+        return
+    terminalreporter.section("anyipc conformance: the claims checked")
+    for uri, described in claims.items():
+        terminalreporter.line(f"{uri}: {described}")

@@ -27,6 +27,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from anyipc._address import Address
 from anyipc._errors import InvalidAddress
 from anyipc._options import Option
+from anyipc.pytest_plugin import CLAIMS
 from anyipc.testing import _checks as checks
 from anyipc.testing._harness import Harness, NotApplicable
 from anyipc.testing._peer import PeerProcess
@@ -85,12 +86,15 @@ class TransportConformance:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def harness(cls, conformance_uri: str) -> Iterator[Harness]:
+    def harness(cls, conformance_uri: str, request: pytest.FixtureRequest) -> Iterator[Harness]:
         """The harness for the transport under test (skipped where unavailable)."""
         harness = Harness(conformance_uri)
         reason = harness.transport.available()
         if reason:
             pytest.skip(f"{conformance_uri} is not available here: {reason}")
+        described = harness.capabilities.describe()
+        claims = request.config.stash.setdefault(CLAIMS, {})
+        claims[conformance_uri] = ", ".join(f"{key}={value}" for key, value in described.items())
         yield harness
         harness.close_all()
 
