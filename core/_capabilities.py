@@ -73,7 +73,11 @@ class Capabilities:
     ``intact``: every message received equals one that was sent.
     ``duplicate_free``: nothing is received twice.  ``max_message_size``:
     the largest message a MESSAGE transport carries (``None``: no limit of
-    its own); a STREAM transport has none.
+    its own); a STREAM transport has none.  ``reports_end``: the receiver
+    learns that the sending side is gone (:class:`EndOfChannel` after an
+    orderly close, :class:`ConnectionLost` after a crash); false where
+    senders are anonymous (message queues, signals), whose receivers just
+    see nothing more arrive.
 
     Construction validates the combination: inconsistent claims raise
     ``ValueError``.
@@ -89,6 +93,7 @@ class Capabilities:
     scope: Scope = attrs.field(validator=attrs.validators.instance_of(Scope))
     addressing: Addressing = attrs.field(validator=attrs.validators.instance_of(Addressing))
     max_message_size: int | None = attrs.field(default=None, validator=_check_max_size)
+    reports_end: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
 
     def __attrs_post_init__(self) -> None:
         if self.boundaries is Boundaries.STREAM and self.connection is Connection.CONNECTIONLESS:
@@ -125,6 +130,7 @@ class Capabilities:
             "max_message_size": "-"
             if self.max_message_size is None
             else str(self.max_message_size),
+            "reports_end": _yes_no(self.reports_end),
         }
 
 

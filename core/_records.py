@@ -46,6 +46,13 @@ def _check_options(
             raise TypeError(f"options must be anyipc.Option records, not {option!r}")
 
 
+def _check_atomic_write(
+    instance: object, attribute: attrs.Attribute[Any], value: int | None
+) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"atomic_write must be a positive int or None, not {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class TransportSpec:
     """What a plugin says about one scheme; validated when the plugin loads.
@@ -59,10 +66,15 @@ class TransportSpec:
     returns why the mechanism cannot be used here, or ``None``.
     ``test_address()`` returns a fresh URI that no other test uses (the
     conformance suite opens it with the first supported verb of listen, bind,
-    pair).  ``message_strategy(capabilities)``, if given, returns a
+    pair).  ``message_strategy(address)``, if given, returns a
     hypothesis strategy of valid messages for transports that cannot carry
     arbitrary bytes.  ``verbs_for(address)``, if given, narrows the verbs for
-    an address whose options rule some out.
+    an address whose options rule some out.  ``atomic_write``, for a
+    STREAM transport whose endpoint several processes may write into at
+    once (a FIFO's writers), is the largest ``send`` that arrives in one
+    piece, never interleaved with another writer's bytes (``PIPE_BUF``);
+    layers that put messages on the stream (``framed+``) keep each message
+    within it.  ``None``: every connection has one sender.
     """
 
     scheme: str = attrs.field(validator=attrs.validators.matches_re(_SCHEME))
@@ -78,8 +90,9 @@ class TransportSpec:
     bind: Callable[[Address], Channel] | None = None
     pair: Callable[[Address], tuple[Channel, Channel]] | None = None
     available: Callable[[], str | None] = _always_available
-    message_strategy: Callable[[Capabilities], Any] | None = None
+    message_strategy: Callable[[Address], Any] | None = None
     verbs_for: Callable[[Address], tuple[str, ...]] | None = None
+    atomic_write: int | None = attrs.field(default=None, validator=_check_atomic_write)
 
     def __attrs_post_init__(self) -> None:
         if not self.verbs:

@@ -1,9 +1,16 @@
 """Connected and listening stream sockets: the mechanics ``tcp://`` and ``unix://`` share.
 
-Every socket here is non-blocking.  A call that must wait polls the socket
-together with the endpoint's waker (:func:`anyipc._readiness.wait_for_fd`)
-until the call's deadline, so timeouts are never early and ``close()`` from
-another thread wakes it (it raises :class:`ChannelClosed`).
+Every call here is non-blocking.  A listener's socket is put in
+non-blocking mode; a connected channel leaves its descriptor in (or puts it
+back into) blocking mode, the POSIX default, and makes each call
+non-blocking by its flags (``MSG_DONTWAIT``) instead, because the mode
+belongs to the open file description, which a child that inherits the
+descriptor shares (``socketpair://``, the fork server model): it can use
+the descriptor as a plain, blocking one.  A call that must wait polls the
+socket together with the endpoint's waker
+(:func:`anyipc._readiness.wait_for_fd`) until the call's deadline, so
+timeouts are never early and ``close()`` from another thread wakes it (it
+raises :class:`ChannelClosed`).
 
 Errors.  Sends pass ``MSG_NOSIGNAL``: writing to a vanished peer raises
 :class:`ConnectionLost` and never raises SIGPIPE, whatever the process's
@@ -109,7 +116,7 @@ _BACKLOG_RETRY_S = 0.005
 
 
 class SocketChannel(Channel):
-    """A connected stream socket; owns ``sock`` (made non-blocking) from now on.
+    """A connected stream socket; owns ``sock`` (its descriptor in blocking mode) from now on.
 
     ``recv`` returns 1..65536 bytes as they arrive; :meth:`recv_into` reads
     into a caller's buffer instead.  A ``send`` that times out raises
@@ -128,7 +135,8 @@ class SocketChannel(Channel):
     ) -> None:
         self._sock = sock
         super().__init__(capabilities, address=address, peer=peer)
-        sock.setblocking(False)
+        if sock.gettimeout() is not None:
+            sock.settimeout(None)  # no timeout of Python's own: each call below is MSG_DONTWAIT
         self._lost: str | None = None
 
     def recv_into(self, buffer: bytearray | memoryview, *, timeout: float | None = None) -> int:
@@ -148,12 +156,12 @@ class SocketChannel(Channel):
         self._locked(self._recv_lock, deadline, "recv")
         try:
             self._check_open()
-            return self._read(lambda: self._sock.recv_into(view), deadline)
+            return self._read(lambda: self._sock.recv_into(view, 0, socket.MSG_DONTWAIT), deadline)
         finally:
             self._recv_lock.release()
 
     def _recv(self, deadline: Deadline) -> bytes:
-        return self._read(lambda: self._sock.recv(CHUNK), deadline)
+        return self._read(lambda: self._sock.recv(CHUNK, socket.MSG_DONTWAIT), deadline)
 
     def _read(self, attempt: Callable[[], _T], deadline: Deadline) -> _T:
         """Retry ``attempt`` (one non-blocking receive) until it gets bytes or end-of-file."""
@@ -178,7 +186,7 @@ class SocketChannel(Channel):
         sent = 0
         while sent < len(data):
             try:
-                sent += self._sock.send(data[sent:], socket.MSG_NOSIGNAL)
+                sent += self._sock.send(data[sent:], socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT)
             except BlockingIOError:
                 try:
                     wait_for_fd(self._sock.fileno(), WRITABLE, deadline, self._waker, "send")

@@ -16,17 +16,27 @@ for connection-oriented ones) and implements ``_send``/``_recv``/``_close``
   it ``from`` the ``OSError`` to keep the cause).
 * :class:`SocketChannel` and :class:`SocketListener`: a connected or
   listening stream socket with all of the above done.
+* :class:`SeqpacketChannel`: a connected ``SOCK_SEQPACKET`` socket as a
+  MESSAGE channel (zero-length messages told from the end).
+* :class:`FdStream`: one end of a pipe or FIFO as a simplex byte stream,
+  its descriptor left in blocking mode for the processes that share it,
+  SIGPIPE never delivered; :data:`PIPE_BUF` is the atomic write size.
 """
 
 from anyipc._deadline import Deadline
 from anyipc._errors import map_os_error
+from anyipc._fdstream import PIPE_BUF, FdStream
 from anyipc._readiness import READABLE, WRITABLE, Watchers, wait_for_fd
+from anyipc._seqpacket import SeqpacketChannel
 from anyipc._sockets import SocketChannel, SocketListener
 
 __all__ = [
+    "PIPE_BUF",
     "READABLE",
     "WRITABLE",
     "Deadline",
+    "FdStream",
+    "SeqpacketChannel",
     "SocketChannel",
     "SocketListener",
     "Watchers",

@@ -12,8 +12,6 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from anyipc.testing import Snapshot, assert_no_leaks
-
 settings.register_profile(
     "ci", max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -21,6 +19,9 @@ settings.register_profile(
     "thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# The suite's settings take the profile loaded when it is first imported: load first.
+from anyipc.testing import Snapshot, assert_no_leaks  # noqa: E402
 
 pytest_plugins = ["pytester"]
 

@@ -9,12 +9,17 @@ any other.  Any program that writes ``struct.pack("!I", len(m)) + m`` and
 reads the same is a peer.
 
 Option ``max_message_size`` (bytes; default 16 MiB = 16777216; 0 to
-2**32-1).  Sending more raises :class:`~anyipc.MessageTooLarge` before
-anything is sent.  A received header announcing more is checked before
-anything is allocated for the body and raises
-:class:`~anyipc.ConnectionLost` naming the limit; the stream cannot be
-resynchronised, so the channel is broken from then on (its inner channel is
-closed, every later call raises ``ConnectionLost``; ``close()`` it).
+2**32-1).  Over a transport whose endpoint several writers share
+(``TransportSpec.atomic_write``, e.g. ``fifo://``: ``PIPE_BUF``), a frame
+must be one atomic write so that writers' messages never mix: there the
+default is the atomic size minus the header (4092 bytes for a FIFO), and a
+larger value is refused with :class:`~anyipc.InvalidAddress`.  Sending
+more raises :class:`~anyipc.MessageTooLarge` before anything is sent.  A
+received header announcing more is checked before anything is allocated
+for the body and raises :class:`~anyipc.ConnectionLost` naming the limit;
+the stream cannot be resynchronised, so the channel is broken from then on
+(its inner channel is closed, every later call raises ``ConnectionLost``;
+``close()`` it).
 
 Receiving.  ``recv`` returns whole messages only.  The end of the stream
 exactly between frames is :class:`~anyipc.EndOfChannel`; anywhere inside a
@@ -22,7 +27,7 @@ frame (header or payload) it is ``ConnectionLost`` ("truncated frame"),
 never a partial message.  A ``recv`` that times out in the middle of a frame
 keeps what arrived, and the next ``recv`` continues it: nothing is lost.
 Large payloads are read straight into their final buffer when the inner
-channel offers ``recv_into`` (the socket transports do).
+channel offers ``recv_into`` (the socket and pipe transports do).
 
 Sending.  Header and payload go out while the channel's send lock is held,
 so frames never interleave: as one stream send for payloads up to 64 KiB,
@@ -42,8 +47,10 @@ and :func:`anyipc.wait` use the inner channel's descriptor (or its
 readiness), and a channel holding a complete frame already received is
 ready without it.  A readable descriptor may hold only part of a frame, so
 a ``recv`` after ``wait`` may still wait for the rest (give it a timeout).
-``address`` and ``peer`` are the inner ones with the ``framed+`` prefix.
-Closing closes the inner channel.
+``address`` and ``peer`` are the inner ones with the ``framed+`` prefix,
+and ``fds`` the inner channel's (the descriptors a child must inherit to
+adopt an inherited end; empty where there are none).  Closing closes the
+inner channel.
 """
 
 from __future__ import annotations
@@ -55,9 +62,10 @@ from anyipc._address import Address
 from anyipc._capabilities import Boundaries, Capabilities
 from anyipc._channel import Channel
 from anyipc._deadline import Deadline
-from anyipc._errors import ConnectionLost, EndOfChannel, Timeout
+from anyipc._errors import ConnectionLost, EndOfChannel, InvalidAddress, Timeout
 from anyipc._options import Option
 from anyipc._records import LayerSpec, Role
+from anyipc._registry import registry
 
 HEADER = 4  #: bytes of the length prefix
 DEFAULT_MAX = 16 * 1024 * 1024
@@ -78,6 +86,11 @@ class _ReadsInto(Protocol):
         """Receive 1..len(buffer) stream bytes into ``buffer``."""
 
 
+@runtime_checkable
+class _Inherited(Protocol):
+    fds: tuple[int, ...]
+
+
 def _requires(inner: Capabilities) -> str | None:
     if inner.boundaries is Boundaries.MESSAGE:
         return "it frames byte streams, and this transport already keeps message boundaries"
@@ -85,9 +98,29 @@ def _requires(inner: Capabilities) -> str | None:
 
 
 def _limit(address: Address) -> int:
+    """The largest message: the option, within the transport's atomic write if it has one."""
     value = address.get(MAX_MESSAGE_SIZE)
     assert isinstance(value, int)
+    atomic = _atomic(address)
+    if atomic is None:
+        return value
+    if MAX_MESSAGE_SIZE.name not in address.query:
+        return atomic
+    if value > atomic:
+        raise InvalidAddress(
+            f"framed+{address.scheme}://: max_message_size={value} is above {atomic}: several "
+            f"writers share a {address.scheme}:// endpoint, and only frames of up to "
+            f"{atomic + HEADER} bytes are written atomically, never mixed with another's"
+        )
     return value
+
+
+def _atomic(address: Address) -> int | None:
+    """The largest payload whose frame is one atomic write, when framed sits on such a transport."""
+    if address.layers[-1:] != ("framed",):
+        return None  # another layer lies between: it decides how bytes reach the stream
+    atomic = registry().transport(address.scheme).atomic_write
+    return None if atomic is None else max(0, atomic - HEADER)
 
 
 def _capabilities(inner: Capabilities, address: Address) -> Capabilities:
@@ -117,6 +150,7 @@ class FramedChannel(Channel):
             can_recv=inner.can_recv,
         )
         self.watchers = inner.watchers  # an fd-less inner rings these when data arrives
+        self.fds: tuple[int, ...] = inner.fds if isinstance(inner, _Inherited) else ()
         self._max = _limit(address)
         self._read_into = inner.recv_into if isinstance(inner, _ReadsInto) else None
         self._buffer = bytearray()  # received bytes not yet part of a message body

@@ -39,7 +39,6 @@ from anyipc.testing._peer import HELLO, PeerProcess
 __all__ = [name for name in dir() if name.startswith("check_")]
 
 WAIT = 10.0  #: how long a background sender may take before it is a failure
-QUIET = 0.5  #: how long to wait for stragglers on a transport that may lose
 DEATH_BOUND = 2.0  #: how soon a dead peer must be reported
 
 
@@ -103,7 +102,7 @@ def receive_all(
         if expected is not None and _reliable_count(harness) and len(received) >= expected:
             return received, True
         try:
-            received.append(receiver.recv(timeout=harness.patience if patient else QUIET))
+            received.append(receiver.recv(timeout=harness.patience if patient else harness.quiet))
         except EndOfChannel:
             return received, True
         except Timeout:
@@ -347,7 +346,7 @@ def check_reply(harness: Harness) -> None:
     if harness.capabilities.direction is Direction.SIMPLEX:
         raise NotApplicable("simplex: no replies")
     caps = harness.capabilities
-    wait = harness.patience if caps.lossless else QUIET
+    wait = harness.patience if caps.lossless else harness.quiet
     conversation = harness.conversation()
     for _ in range(20):
         conversation.sender.send(b"ping", timeout=harness.patience)
@@ -387,8 +386,8 @@ def check_close_idempotent(harness: Harness) -> None:
 
 def check_orderly_close(harness: Harness) -> None:
     """D2: after the peer's orderly close, all data first, then EndOfChannel (every time)."""
-    if harness.connectionless:
-        raise NotApplicable("connectionless: no end of channel")
+    if harness.connectionless or not harness.capabilities.reports_end:
+        raise NotApplicable("the receiver is not told of the sender's end (reports_end is false)")
     conversation = harness.conversation()
     payloads = [b"first", b"second", b"third"]
     for payload in payloads:
@@ -405,7 +404,7 @@ def check_orderly_close(harness: Harness) -> None:
         raise AssertionError("recv after the end did not raise EndOfChannel again")
 
 
-def check_recv_timeout(harness: Harness, timeout: float) -> None:
+def check_recv_timeout(harness: Harness, timeout: float, message: bytes = b"after-timeout") -> None:
     """D4: recv(timeout=t) on an idle channel waits at least t, then the channel still works."""
     conversation = harness.conversation()
     started = time.monotonic()
@@ -419,8 +418,8 @@ def check_recv_timeout(harness: Harness, timeout: float) -> None:
     assert waited >= timeout, f"recv(timeout={timeout}) gave up after only {waited:.4f} s"
     if not harness.capabilities.reliable:
         return
-    conversation.sender.send(b"after-timeout", timeout=harness.patience)
-    assert _recv_exactly(harness, conversation.receiver, 13) == b"after-timeout"
+    conversation.sender.send(message, timeout=harness.patience)
+    assert _recv_exactly(harness, conversation.receiver, len(message)) == message
 
 
 def check_close_wakes_recv(harness: Harness) -> None:
@@ -448,8 +447,12 @@ def check_close_wakes_recv(harness: Harness) -> None:
 
 
 # -- E. Limits ----------------------------------------------------------------------------
-def check_max_size(harness: Harness) -> None:
-    """E1/E2: exactly max_message_size round-trips; one byte more is MessageTooLarge, harmlessly."""
+def check_max_size(harness: Harness, exact: bytes | None = None) -> None:
+    """E1/E2: exactly max_message_size round-trips; one byte more is MessageTooLarge, harmlessly.
+
+    ``exact`` is a valid message of exactly the maximum size (random bytes
+    when not given, for transports that carry any bytes).
+    """
     limit = harness.capabilities.max_message_size
     if limit is None:
         raise NotApplicable("no max_message_size")
@@ -461,7 +464,9 @@ def check_max_size(harness: Harness) -> None:
         pass
     else:
         raise AssertionError(f"a message of max_message_size+1 = {limit + 1} bytes was accepted")
-    exact = bytes(random.Random(2).randbytes(limit))
+    if exact is None:
+        exact = bytes(random.Random(2).randbytes(limit))
+    assert len(exact) == limit
     received, _ = _send_and_collect(harness, conversation, [exact])
     if harness.capabilities.reliable:
         assert received == [exact], (
@@ -517,7 +522,7 @@ def check_backpressure(harness: Harness) -> None:
         conversation.sender.close,
     )
     sender.start()
-    received, complete = receive_all(harness, conversation.receiver, None)
+    received, complete = receive_all(harness, conversation.receiver, len(accepted))
     sender.finish()
     assert complete
     if _stream(harness):
@@ -598,7 +603,7 @@ def check_peer_echoes(
             "echo",
             remote.address,
             count=None if not harness.connectionless else len(payloads),
-            timeout=QUIET if not harness.capabilities.lossless else harness.patience,
+            timeout=harness.quiet if not harness.capabilities.lossless else harness.patience,
         )
         channel = remote.local(harness)
         received, complete = _exchange(harness, channel, payloads)
@@ -645,7 +650,9 @@ def _send_to(channel: Channel, data: bytes, *, address: str, timeout: float) -> 
 def check_peer_death(harness: Harness, seed: int = 0) -> None:
     """D3: the peer is killed while sending: end or loss reported in time, no partial message.
 
-    The peer is a process of its own, started and reaped here.
+    The peer is a process of its own, started and reaped here.  Where the
+    claims say the end is not reported (``reports_end`` false), the receiver
+    must still never hang nor see a partial message.
     """
     if harness.connectionless:
         raise NotApplicable("connectionless: there is no connection to lose")
@@ -683,7 +690,11 @@ def _peer_dies(harness: Harness, remote: _Remote, seed: int) -> None:
     except (EndOfChannel, ConnectionLost):
         pass
     except Timeout:
-        raise AssertionError(f"the peer's death was not reported within {DEATH_BOUND} s") from None
+        # Without reports_end, silence is all a receiver can see: never a hang.
+        if harness.capabilities.reports_end:
+            raise AssertionError(
+                f"the peer's death was not reported within {DEATH_BOUND} s"
+            ) from None
     assert remote.peer.result(timeout=harness.patience).get("died"), "the peer was expected to die"
     check_delivery(harness.capabilities, payloads, received, complete=False)
 

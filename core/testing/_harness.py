@@ -60,10 +60,13 @@ class Harness:
         self.capabilities: Capabilities = reg.capabilities(probe)
         self.verbs = self.transport.verbs_at(probe)
         self.message_strategy = self.transport.message_strategy
+        self.probe = probe  #: a validated address of the transport under test
         in_process = self.capabilities.scope is Scope.PROCESS
         default_patience = "1" if in_process else "10"
         #: seconds a receive that the claims say must succeed may take
         self.patience = float(os.environ.get("ANYIPC_CONFORMANCE_PATIENCE", default_patience))
+        #: seconds of silence after which a transport that may lose has delivered all it will
+        self.quiet = float(os.environ.get("ANYIPC_CONFORMANCE_QUIET", "0.1"))
 
     def __repr__(self) -> str:
         return f"Harness({self.uri!r})"

@@ -18,19 +18,19 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from anyipc._capabilities import Boundaries
 from anyipc._errors import EndOfChannel, Timeout
-from anyipc.testing._checks import QUIET
 from anyipc.testing._expect import check_delivery
 from anyipc.testing._harness import Harness
 
 __all__ = ["channel_machine", "payloads_for"]
 
 BUDGET = 64 * 1024  #: bytes in flight at most, so that no send ever blocks on a full buffer
+MESSAGES_IN_FLIGHT = 8  #: messages in flight at most (message queues hold as few as 10)
 
 
 def payloads_for(harness: Harness, max_size: int = 4096) -> st.SearchStrategy[bytes]:
     """Valid messages for ``harness``'s transport: its own strategy, or bytes within the limit."""
     if harness.message_strategy is not None:
-        strategy: st.SearchStrategy[bytes] = harness.message_strategy(harness.capabilities)
+        strategy: st.SearchStrategy[bytes] = harness.message_strategy(harness.probe)
         return strategy
     limit = harness.capabilities.max_message_size
     top = max_size if limit is None else min(limit, max_size)
@@ -63,6 +63,11 @@ def channel_machine(harness: Harness) -> type[RuleBasedStateMachine]:
         def in_flight(self) -> int:
             return sum(len(p) for queue in self.pending.values() for p in queue)
 
+        def room(self) -> bool:
+            """True when one more send cannot block on a full buffer."""
+            messages = sum(len(queue) for queue in self.pending.values())
+            return self.in_flight() < BUDGET and messages < MESSAGES_IN_FLIGHT
+
         def do_send(self, direction: str, payload: bytes) -> None:
             sender, _ = self.ends(direction)
             sender.send(payload, timeout=harness.patience)
@@ -91,7 +96,7 @@ def channel_machine(harness: Harness) -> type[RuleBasedStateMachine]:
                 assert got == pending.pop(0), "a message other than the oldest unreceived arrived"
                 return
             try:
-                got = receiver.recv(timeout=QUIET)
+                got = receiver.recv(timeout=harness.quiet)
             except Timeout:
                 pending.clear()  # whatever is still in flight may have been lost
                 return
@@ -104,12 +109,12 @@ def channel_machine(harness: Harness) -> type[RuleBasedStateMachine]:
                 pending.pop(0)
             check_delivery(caps, self.sent[direction], self.received[direction], complete=False)
 
-        @precondition(lambda self: not self.sender_closed and self.in_flight() < BUDGET)
+        @precondition(lambda self: not self.sender_closed and self.room())
         @rule(payload=payloads)
         def send_forward(self, payload: bytes) -> None:
             self.do_send("forward", payload)
 
-        @precondition(lambda self: two_way and not self.sender_closed and self.in_flight() < BUDGET)
+        @precondition(lambda self: two_way and not self.sender_closed and self.room())
         @rule(payload=payloads)
         def send_backward(self, payload: bytes) -> None:
             self.do_send("backward", payload)
@@ -144,6 +149,7 @@ def channel_machine(harness: Harness) -> type[RuleBasedStateMachine]:
             lambda self: (
                 not self.sender_closed
                 and not harness.connectionless
+                and caps.reports_end
                 and not self.pending["backward"]
             )
         )

@@ -9,7 +9,10 @@
         # uri = "mine://fixed"  # or one full URI, reused for every conversation
 
 Every test maps to a property of the conformance catalogue (its id starts
-the test name).  A property the capabilities make meaningless is skipped
+the test name).  The hypothesis tests take their settings (``max_examples``
+...) from the profile loaded when this module is first imported: load your
+profile before importing :mod:`anyipc.testing` (at the top of conftest.py,
+or with ``--hypothesis-profile``).  A property the capabilities make meaningless is skipped
 with the reason.  Cross-process tests start the peer in a fresh interpreter
 and need the transport installed (an entry point), not just registered.
 """
@@ -144,8 +147,14 @@ class TransportConformance:
         payloads = data.draw(st.lists(payloads_for(harness), max_size=40))
         _run(harness, checks.check_sequence, payloads)
 
-    def test_b4_burst(self, harness: Harness) -> None:
-        _run(harness, checks.check_burst)
+    @settings(suite_settings, max_examples=1)
+    @given(data=st.data())
+    def test_b4_burst(self, harness: Harness, data: st.DataObject) -> None:
+        if harness.message_strategy is None:
+            _run(harness, checks.check_burst)
+            return
+        burst = st.lists(payloads_for(harness), min_size=100, max_size=100)
+        _run(harness, checks.check_sequence, data.draw(burst))
 
     def test_b7_duplex(self, harness: Harness) -> None:
         _run(harness, checks.check_duplex)
@@ -174,16 +183,23 @@ class TransportConformance:
         _run(harness, checks.check_peer_death)
 
     @settings(suite_settings, max_examples=5)
-    @given(timeout=st.floats(0.0, 0.2))
-    def test_d4_recv_timeout(self, harness: Harness, timeout: float) -> None:
-        _run(harness, checks.check_recv_timeout, timeout)
+    @given(timeout=st.floats(0.0, 0.2), data=st.data())
+    def test_d4_recv_timeout(self, harness: Harness, timeout: float, data: st.DataObject) -> None:
+        message = data.draw(payloads_for(harness).filter(bool))
+        _run(harness, checks.check_recv_timeout, timeout, message)
 
     def test_d5_close_wakes_recv(self, harness: Harness) -> None:
         _run(harness, checks.check_close_wakes_recv)
 
     # -- E ------------------------------------------------------------------------------
-    def test_e1_e2_max_size(self, harness: Harness) -> None:
-        _run(harness, checks.check_max_size)
+    @settings(suite_settings, max_examples=1)
+    @given(data=st.data())
+    def test_e1_e2_max_size(self, harness: Harness, data: st.DataObject) -> None:
+        limit = harness.capabilities.max_message_size
+        exact = None
+        if harness.message_strategy is not None and limit is not None:
+            exact = data.draw(payloads_for(harness, limit).filter(lambda m: len(m) == limit))
+        _run(harness, checks.check_max_size, exact)
 
     def test_e3_large_payloads(self, harness: Harness) -> None:
         _run(harness, checks.check_large_payloads)

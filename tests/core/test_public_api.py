@@ -80,9 +80,12 @@ def test_the_kit_for_transport_authors_is_pinned() -> None:
     import anyipc.kit
 
     assert set(anyipc.kit.__all__) == {
+        "PIPE_BUF",
         "READABLE",
         "WRITABLE",
         "Deadline",
+        "FdStream",
+        "SeqpacketChannel",
         "SocketChannel",
         "SocketListener",
         "Watchers",

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 import anyipc
-from anyipc import TransportSpec, hookimpl
+from anyipc import Address, TransportSpec, hookimpl
 from anyipc._registry import registry
 from anyipc.transports import mem
 
@@ -28,6 +28,25 @@ class _Twin:
                 check_location=lambda location: None,
                 test_address=lambda: f"{self.scheme}://x",
                 pair=mem.pair,
+            )
+        ]
+
+
+class _SharedStream:
+    """A STREAM transport (mem:// underneath) whose endpoint several writers may share."""
+
+    @hookimpl
+    def anyipc_transports(self) -> list[TransportSpec]:
+        stream = Address("mem", "", {"boundaries": "stream"})
+        return [
+            TransportSpec(
+                scheme="shared",
+                description="a byte stream whose writes of up to 100 bytes are atomic",
+                capabilities=lambda address: mem.capabilities(stream),
+                check_location=lambda location: None,
+                test_address=lambda: "shared://",
+                pair=lambda address: mem.pair(stream),
+                atomic_write=100,
             )
         ]
 
@@ -85,3 +104,34 @@ def test_a_record_without_verbs_is_refused() -> None:
             check_location=lambda location: None,
             test_address=lambda: "none://",
         )
+
+
+@pytest.mark.parametrize("value", [0, -1, True, 4.0])
+def test_an_atomic_write_size_must_be_a_positive_int(value: object) -> None:
+    with pytest.raises(ValueError, match="atomic_write"):
+        TransportSpec(
+            scheme="atomic",
+            description="",
+            capabilities=mem.capabilities,
+            check_location=lambda location: None,
+            test_address=lambda: "atomic://",
+            pair=mem.pair,
+            atomic_write=value,  # type: ignore[arg-type]
+        )
+
+
+def test_framed_keeps_each_frame_within_the_atomic_write(registered: list[str]) -> None:
+    registry().register(_SharedStream(), "shared-plugin")
+    registered.append("shared-plugin")
+    first, second = anyipc.pair("framed+shared://")
+    with first, second:
+        assert first.capabilities.max_message_size == 96  # the 4-byte header included
+        with pytest.raises(anyipc.MessageTooLarge):
+            first.send(b"x" * 97)
+        first.send(b"x" * 96)
+        assert second.recv(timeout=1) == b"x" * 96
+    first, second = anyipc.pair("framed+shared://?max_message_size=50")
+    with first, second:
+        assert first.capabilities.max_message_size == 50
+    with pytest.raises(anyipc.InvalidAddress, match="above 96"):
+        anyipc.pair("framed+shared://?max_message_size=97")

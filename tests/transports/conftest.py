@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,3 +101,37 @@ def no_new_fds() -> Iterator[None]:
     before = open_fds()
     yield
     assert not open_fds() - before, "descriptors left open"
+
+
+class Children:
+    """Child processes of one test: stdout and stderr are pipes unless given; all are reaped."""
+
+    def __init__(self) -> None:
+        self._started: list[subprocess.Popen[bytes]] = []
+
+    def run(self, argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        """Start ``argv`` (with ``subprocess.Popen`` ``options`` such as ``pass_fds``)."""
+        options.setdefault("stdout", subprocess.PIPE)
+        options.setdefault("stderr", subprocess.PIPE)
+        child = subprocess.Popen(argv, cwd=tempfile.gettempdir(), **options)
+        self._started.append(child)
+        return child
+
+    def python(self, code: str, *args: str, **options: Any) -> subprocess.Popen[bytes]:
+        """Run ``code`` in a fresh interpreter; ``sys.argv[1:]`` are ``args``."""
+        return self.run([sys.executable, "-c", code, *args], **options)
+
+    def reap(self) -> None:
+        """Kill what still runs and wait for every child."""
+        for child in self._started:
+            if child.poll() is None:
+                child.kill()
+            child.communicate(timeout=10)
+
+
+@pytest.fixture
+def children() -> Iterator[Children]:
+    """Start child processes; each is killed if still running and reaped when the test ends."""
+    started = Children()
+    yield started
+    started.reap()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -117,6 +118,16 @@ def test_recv_timeout_is_not_early_and_the_channel_stays_usable(
     assert time.monotonic() - start >= 0.2
     client.send(b"after")
     assert recv_exactly(server, 5) == b"after"
+
+
+def test_connected_descriptors_stay_in_blocking_mode(open_pair, stream_uri, recv_exactly) -> None:
+    """Each call is non-blocking by its flags, so a child sharing the descriptor can block."""
+    _, client, server = open_pair(stream_uri)
+    with pytest.raises(anyipc.Timeout):
+        server.recv(timeout=0.05)
+    client.send(b"both")
+    assert recv_exactly(server, 4) == b"both"
+    assert os.get_blocking(client.fileno()) and os.get_blocking(server.fileno())
 
 
 def test_close_from_another_thread_wakes_a_blocked_recv(open_pair, stream_uri) -> None:

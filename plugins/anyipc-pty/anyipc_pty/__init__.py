@@ -72,12 +72,18 @@ class PtyChannel(Channel):
 
     The descriptor is non-blocking; every wait goes through anyipc's
     readiness helper, so timeouts hold and ``close()`` from another thread
-    wakes a blocked call.
+    wakes a blocked call.  The terminal side's ``address`` (``pty://fd/N``)
+    and ``fds`` hand it to a child process (``pass_fds=end.fds``), which
+    opens it with ``anyipc.connect(address)``; being non-blocking, it suits
+    anyipc children (or programs that poll) rather than plain blocking ones.
     """
 
     def __init__(self, fd: int, capabilities: Capabilities, *, sending: bool) -> None:
-        super().__init__(capabilities, can_send=sending, can_recv=not sending)
+        # The terminal side can be handed to a child: it opens pty://fd/N.
+        address = f"pty://fd/{fd}" if sending else None
+        super().__init__(capabilities, address=address, can_send=sending, can_recv=not sending)
         self._fd = fd
+        self.fds = (fd,) if sending else ()
 
     def _send(self, data: memoryview, deadline: Deadline) -> None:
         sent = 0
@@ -169,8 +175,29 @@ def _available() -> str | None:
     return None
 
 
+def connect(address: Address) -> Channel:
+    """Adopt an inherited terminal side, ``pty://fd/N``: the sending end, owned from now on."""
+    fd = int(address.location.removeprefix("fd/"))
+    try:
+        if not os.isatty(fd):
+            raise anyipc.InvalidAddress(f"{address}: descriptor {fd} is not a terminal")
+        os.set_blocking(fd, False)
+    except OSError as exc:
+        raise map_os_error(exc, f"adopt {address}") from exc
+    return PtyChannel(fd, capabilities(address), sending=True)
+
+
 def _check_location(location: str) -> str | None:
-    return "pty:// takes no location: pair() opens a new pseudo-terminal" if location else None
+    if not location:
+        return None
+    number = location.removeprefix("fd/")
+    if location.startswith("fd/") and number.isascii() and number.isdigit():
+        return None
+    return "pty:// takes no location (pair() opens a pseudo-terminal) or fd/N (an inherited end)"
+
+
+def _verbs_for(address: Address) -> tuple[str, ...]:
+    return ("connect",) if address.location else ("pair",)
 
 
 @hookimpl
@@ -185,6 +212,8 @@ def anyipc_transports() -> list[TransportSpec]:
             test_address=lambda: "pty://",
             options=(RAW,),
             pair=pair,
+            connect=connect,
+            verbs_for=_verbs_for,
             available=_available,
         )
     ]

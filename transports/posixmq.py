@@ -1,0 +1,529 @@
+"""``posixmq://name`` — POSIX message queues (``mq_overview(7)``), through posix_ipc.
+
+``posixmq://jobs`` names the queue ``/jobs``.  A name is 1 to 255 bytes
+(NAME_MAX) without ``/``; ``bind("posixmq://")`` picks a fresh one,
+``anyipc-<pid>-<128 random bits>``, reported in the channel's ``address``.
+
+Verbs and roles:
+
+* ``bind`` creates the queue exclusively (``O_CREAT|O_EXCL``) with exactly
+  the permissions of ``mode`` (default ``600``: only this user) and returns
+  the receiving end.  Its owner removes (``mq_unlink``) the queue on close;
+  messages still queued are discarded.  The owner is the process that
+  bound: a forked child's copy of the channel removes nothing on close.
+* ``connect`` opens an existing queue and returns a sending end.  It
+  raises :class:`~anyipc.ConnectionLost` when no queue has that name
+  ("nobody has bound it") or when its owner died.  Any number of processes
+  may connect to one queue; every message goes to its one receiver.
+
+The taxonomy, and why.  A queue has one named receiving side and anonymous
+senders, and no message carries its sender's identity, so a receiver could
+not report a sender that it could reply to: the queue is not
+CONNECTIONLESS (a datagram endpoint that names the peer of every message).
+A sender opens the queue once and then always sends to it, which is what
+ORIENTED means here ("peer fixed per connection"), and only the binder
+receives: SIMPLEX.  Each message is one ``mq_send``, kept whole (MESSAGE,
+intact), never lost while the queue exists (lossless), never duplicated.
+``ordered`` holds per priority: the receiver gets the highest priority
+first and, within one priority, the order of sending.
+
+Non-guarantees:
+
+* No end of channel.  A queue has no notion of its senders: when every
+  sender has closed, or a sender was killed, ``recv`` keeps waiting until
+  its timeout (:class:`~anyipc.Timeout`); it never raises
+  :class:`~anyipc.EndOfChannel` or :class:`~anyipc.ConnectionLost`, and
+  ``for message in channel`` never ends on its own.  Applications that
+  need an end agree on a final message of their own.
+* A sender cannot tell at once that the receiver closed (the queue is
+  unlinked, but senders that opened it keep a working descriptor): sends
+  go on succeeding until the orphaned queue is full.  A send that finds the
+  queue full checks every half second that the queue still has its name
+  and a live owner, and raises :class:`~anyipc.ConnectionLost` when not,
+  rather than waiting for its whole timeout.
+
+Atomicity.  The kernel copies a message in one system call: a sender killed
+at any moment leaves no partial message, and the queue goes on working.
+
+Options:
+
+* ``max_messages``, ``max_message_size``: the queue's shape at ``bind``
+  (defaults: ``fs.mqueue.msg_default`` and ``fs.mqueue.msgsize_default``,
+  10 and 8192 on Linux).  A value above ``fs.mqueue.msg_max`` or
+  ``fs.mqueue.msgsize_max``, or a queue whose kernel memory (each message
+  takes its size plus 96 bytes of bookkeeping on 64-bit Linux) alone
+  exceeds ``RLIMIT_MSGQUEUE``, is :class:`~anyipc.InvalidAddress` naming
+  the limit, its value and how to raise it.  ``connect`` learns the real
+  size from the queue (``mq_getattr``), so an oversize ``send`` raises
+  :class:`~anyipc.MessageTooLarge` before anything is sent; a
+  ``max_message_size`` given to ``connect`` lowers the sender's own limit
+  (above the queue's, it is :class:`~anyipc.InvalidAddress`).
+* ``priority`` (0..32767, default 0): the priority of every message a
+  connected end sends.  Open one channel per priority to mix them.
+* ``mode``: octal permissions of the queue ``bind`` creates.
+
+``connect`` ignores ``mode`` and ``max_messages``, and ``bind`` ignores
+``priority``: one URI may serve both ends.
+
+Limits hit at run time: creating a queue when this user's queues already
+hold ``RLIMIT_MSGQUEUE`` bytes (``EMFILE``), or when the system has
+``fs.mqueue.queues_max`` queues (``ENOSPC``), raises
+:class:`~anyipc.TransportUnavailable` naming the limit and how to raise it.
+
+Stale queues.  A queue outlives a crashed owner (kernel persistence), and
+the kernel does not record who created it; its owner file (see
+:mod:`anyipc._owner`) does.  ``bind`` on the name of a queue whose owner
+died removes that queue, with the messages left in it, and creates a fresh
+one; ``connect`` to it raises :class:`~anyipc.ConnectionLost`.  A queue
+that anyipc did not create (no owner file) is never removed:
+:class:`~anyipc.AddressInUse`.
+
+Readiness: the queue descriptor is pollable, so the receiving end has a
+``fileno()``, and :func:`anyipc.wait` and ``recv`` poll it.  Queue names are
+not listable here unless ``/dev/mqueue`` is mounted
+(``mount -t mqueue none /dev/mqueue``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+import uuid
+
+import posix_ipc
+
+from anyipc import hookimpl
+from anyipc._address import Address
+from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connection, Direction, Scope
+from anyipc._channel import Channel
+from anyipc._deadline import Deadline
+from anyipc._errors import (
+    AddressInUse,
+    ConnectionLost,
+    InvalidAddress,
+    IPCError,
+    PermissionDenied,
+    Timeout,
+    TransportUnavailable,
+    map_os_error,
+)
+from anyipc._limits import at_most_sysctl, rlimit_msgqueue, sysctl
+from anyipc._options import Option
+from anyipc._owner import OwnerLock, lock_path, mode_bits, mode_option, owner_alive
+from anyipc._readiness import READABLE, WRITABLE, wait_for_fd
+from anyipc._records import TransportSpec
+
+SCHEME = "posixmq"
+NAME_MAX = 255
+#: the kernel's bookkeeping per message (struct msg_msg and a priority tree node: 12 words)
+KERNEL_BYTES_PER_MESSAGE = 12 * struct.calcsize("P")
+RECHECK_S = 0.5  #: how often a send blocked on a full queue checks that the receiver exists
+
+CAPABILITIES = Capabilities(
+    direction=Direction.SIMPLEX,
+    boundaries=Boundaries.MESSAGE,
+    connection=Connection.ORIENTED,
+    lossless=True,
+    ordered=True,
+    intact=True,
+    duplicate_free=True,
+    scope=Scope.HOST,
+    addressing=Addressing.NAMED,
+    reports_end=False,  # senders are anonymous: a receiver never learns they are gone
+    max_message_size=8192,
+)
+
+
+MODE = mode_option("the queue bind creates")
+MAX_MESSAGES = Option(
+    name="max_messages",
+    kind=int,
+    default=None,
+    minimum=1,
+    check=at_most_sysctl("fs.mqueue.msg_max", "messages"),
+    doc="messages the queue bind creates holds (default: fs.mqueue.msg_default)",
+)
+MAX_MESSAGE_SIZE = Option(
+    name="max_message_size",
+    kind=int,
+    default=None,
+    minimum=1,
+    check=at_most_sysctl("fs.mqueue.msgsize_max", "bytes"),
+    doc="largest message, in bytes (bind: default fs.mqueue.msgsize_default; "
+    "connect: at most the queue's)",
+)
+PRIORITY = Option(
+    name="priority",
+    kind=int,
+    default=0,
+    minimum=0,
+    maximum=posix_ipc.QUEUE_PRIORITY_MAX,
+    doc="priority of every message a connected end sends (higher is received first)",
+)
+OPTIONS = (MODE, MAX_MESSAGES, MAX_MESSAGE_SIZE, PRIORITY)
+
+# posix_ipc reports these mq_open errors as OSError without an errno: recognise its wording.
+_ERRNO_OF_TEXT = {
+    "Insufficient space for a new queue": errno.ENOSPC,
+    "This process already has the maximum number of files open": errno.EMFILE,
+    "The system limit on the total number of open files has been reached": errno.ENFILE,
+}
+
+
+def _kernel_default(name: str, fallback: int) -> int:
+    value = sysctl(name, "").value
+    return fallback if value is None else value
+
+
+def _shape(address: Address) -> tuple[int, int]:
+    """The queue's (max_messages, max_message_size): the options, or the kernel's defaults."""
+    messages = address.get(MAX_MESSAGES)
+    size = address.get(MAX_MESSAGE_SIZE)
+    if messages is None:
+        messages = _kernel_default("fs.mqueue.msg_default", 10)
+    if size is None:
+        size = _kernel_default("fs.mqueue.msgsize_default", 8192)
+    assert isinstance(messages, int) and isinstance(size, int)
+    return messages, size
+
+
+def kernel_bytes(messages: int, size: int) -> int:
+    """What a queue of this shape takes from its creator's ``RLIMIT_MSGQUEUE``."""
+    return messages * (size + KERNEL_BYTES_PER_MESSAGE)
+
+
+def capabilities(address: Address) -> Capabilities:
+    """The claims for ``address``; ``max_message_size`` is the queue's (see the module)."""
+    return CAPABILITIES.evolve(max_message_size=_shape(address)[1])
+
+
+def _check_location(location: str) -> str | None:
+    if not location:
+        return None  # bind picks a fresh name
+    if "/" in location:
+        return "a queue name has no '/' (posixmq://name names the queue /name)"
+    if "\0" in location:
+        return "a queue name cannot contain a NUL byte"
+    if location in (".", ".."):
+        return f"{location!r} cannot name a queue"
+    size = len(os.fsencode(location))
+    if size > NAME_MAX:
+        return f"the name is {size} bytes; a queue name is at most {NAME_MAX} bytes (NAME_MAX)"
+    return None
+
+
+def _uri(name: str) -> str:
+    return str(Address(SCHEME, name, {}))
+
+
+def _fresh_name() -> str:
+    return f"anyipc-{os.getpid()}-{uuid.uuid4().hex}"
+
+
+class PosixMQChannel(Channel):
+    """One end of a POSIX message queue: the binder's receiving end, or a sending end.
+
+    The queue descriptor is non-blocking; waits poll it together with the
+    waker, so ``close()`` from another thread ends them.  See the module
+    docstring for the semantics.
+    """
+
+    def __init__(
+        self,
+        queue: posix_ipc.MessageQueue,
+        capabilities: Capabilities,
+        *,
+        name: str,
+        owner: OwnerLock | None,
+        priority: int = 0,
+    ) -> None:
+        self._queue = queue
+        self._mqd: int = queue.mqd
+        self._inode = os.fstat(self._mqd).st_ino
+        self._name = name
+        self._owner = owner
+        self._priority = priority
+        receiving = owner is not None
+        super().__init__(
+            capabilities,
+            address=_uri(name) if receiving else None,
+            peer=None if receiving else _uri(name),
+            can_send=not receiving,
+            can_recv=receiving,
+        )
+
+    def _recv(self, deadline: Deadline) -> bytes:
+        while True:
+            try:
+                message: bytes = self._queue.receive()[0]
+            except posix_ipc.BusyError:
+                wait_for_fd(self._mqd, READABLE, deadline, self._waker, "recv")
+                continue
+            return message
+
+    def _send(self, data: memoryview, deadline: Deadline) -> None:
+        while True:
+            try:
+                self._queue.send(data, priority=self._priority)
+            except posix_ipc.BusyError:
+                self._wait_for_room(deadline)
+                continue
+            return
+
+    def _wait_for_room(self, deadline: Deadline) -> None:
+        """Wait (a slice at a time) until the full queue has room, or the receiver is gone."""
+        gone = self._receiver_gone()
+        if gone:
+            raise ConnectionLost(f"send to {self.peer}: {gone}")
+        left = deadline.remaining()
+        step = Deadline(RECHECK_S if left is None else min(left, RECHECK_S))
+        try:
+            wait_for_fd(self._mqd, WRITABLE, step, self._waker, "send")
+        except Timeout:
+            if deadline.expired():
+                raise Timeout(f"send to {self.peer} timed out: the queue stayed full") from None
+
+    def _receiver_gone(self) -> str | None:
+        """Why nobody will ever receive from this queue again, or ``None``."""
+        if owner_alive(lock_path(SCHEME, self._name)) is False:
+            return "its owner died, so nobody receives"
+        if not self._still_named():
+            return "the receiver closed (the queue was removed)"
+        return None
+
+    def _still_named(self) -> bool:
+        """True when the name still names this queue (or when that cannot be checked)."""
+        try:
+            probe = posix_ipc.MessageQueue(
+                "/" + self._name, read=self.can_recv, write=self.can_send
+            )
+        except posix_ipc.ExistentialError:
+            return False
+        except (posix_ipc.Error, OSError):
+            return True  # no permission or no descriptor left: assume it is
+        try:
+            return bool(os.fstat(probe.mqd).st_ino == self._inode)
+        finally:
+            probe.close()
+
+    def _wait_fd(self) -> int | None:
+        return self._mqd if self.can_recv else None
+
+    def _close(self) -> None:
+        try:
+            if self._owner is not None and self._owner.mine and self._still_named():
+                posix_ipc.unlink_message_queue("/" + self._name)
+        except posix_ipc.Error:
+            pass  # removed by someone else meanwhile
+        finally:
+            self._queue.close()
+            if self._owner is not None:
+                self._owner.release()
+
+
+def bind(address: Address) -> Channel:
+    """Create the queue ``address`` names (a fresh name if none) and return its receiving end.
+
+    Raises :class:`~anyipc.InvalidAddress` for a queue above the kernel's
+    limits, :class:`~anyipc.AddressInUse` when a live owner or another
+    program holds the name, :class:`~anyipc.PermissionDenied`, and
+    :class:`~anyipc.TransportUnavailable` when a limit on queues is reached.
+    """
+    name = address.location or _fresh_name()
+    context = f"bind {_uri(name)}"
+    messages, size = _shape(address)
+    need = kernel_bytes(messages, size)
+    problem = rlimit_msgqueue().exceeded_by(need)
+    if problem:
+        raise InvalidAddress(
+            f"{context}: a queue of {messages} messages of {size} bytes takes {need} bytes "
+            f"of kernel memory ({KERNEL_BYTES_PER_MESSAGE} bytes of bookkeeping per message): "
+            f"{problem}"
+        )
+    mode = mode_bits(address.get(MODE))
+    lock, stale = OwnerLock.acquire(lock_path(SCHEME, name), context)
+    try:
+        queue = _create(name, mode, messages, size, context)
+        if queue is None and stale:
+            _unlink_stale(name, context)
+            queue = _create(name, mode, messages, size, context)
+        if queue is None:
+            raise AddressInUse(
+                errno.EADDRINUSE,
+                f"{context}: a queue of that name exists and anyipc did not create it "
+                "(no owner file); it is left alone",
+            )
+        return PosixMQChannel(
+            queue, CAPABILITIES.evolve(max_message_size=size), name=name, owner=lock
+        )
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _unlink_stale(name: str, context: str) -> None:
+    """Remove the queue an owner that died left behind (gone already: fine)."""
+    try:
+        posix_ipc.unlink_message_queue("/" + name)
+    except posix_ipc.ExistentialError:
+        pass
+    except posix_ipc.PermissionsError as exc:
+        raise PermissionDenied(
+            errno.EACCES, f"{context}: cannot remove the stale queue left there"
+        ) from exc
+
+
+def _create(
+    name: str, mode: int, messages: int, size: int, context: str
+) -> posix_ipc.MessageQueue | None:
+    """A new non-blocking queue with exactly ``mode``; ``None`` when the name is taken."""
+    try:
+        queue = posix_ipc.MessageQueue(
+            "/" + name,
+            posix_ipc.O_CREX,
+            mode=mode,
+            max_messages=messages,
+            max_message_size=size,
+            read=True,
+            write=False,
+        )
+    except posix_ipc.ExistentialError:
+        return None
+    except (posix_ipc.Error, OSError, ValueError) as exc:
+        raise _create_error(exc, context, messages, size) from exc
+    try:
+        os.fchmod(queue.mqd, mode)  # mq_open applied the umask: restore the bits it took
+        queue.block = False
+    except BaseException as exc:
+        posix_ipc.unlink_message_queue("/" + name)
+        queue.close()
+        if isinstance(exc, OSError):
+            raise map_os_error(exc, context) from exc
+        raise
+    return queue
+
+
+def _create_error(exc: Exception, context: str, messages: int, size: int) -> IPCError:
+    """The anyipc error for ``mq_open(O_CREAT)`` failing with ``exc``."""
+    if isinstance(exc, posix_ipc.PermissionsError):
+        return PermissionDenied(errno.EACCES, f"{context}: permission denied")
+    if isinstance(exc, ValueError):  # EINVAL: the kernel refused the shape
+        limits = [sysctl("fs.mqueue.msg_max", "messages"), sysctl("fs.mqueue.msgsize_max", "bytes")]
+        return InvalidAddress(
+            f"{context}: the kernel refused a queue of {messages} messages of {size} bytes "
+            f"({', '.join(limit.describe() for limit in limits)})"
+        )
+    code = _errno(exc)
+    if code == errno.ENOSPC:
+        limit = sysctl("fs.mqueue.queues_max", "queues")
+        return TransportUnavailable(
+            f"{context}: the system has as many POSIX message queues as it allows, "
+            f"{limit.describe()}; remove unused ones, or {limit.how_to_raise}"
+        )
+    if code == errno.EMFILE and _descriptor_left():
+        budget = rlimit_msgqueue()
+        return TransportUnavailable(
+            f"{context}: this queue needs {kernel_bytes(messages, size)} bytes of kernel "
+            f"memory ({messages} messages of {size} + {KERNEL_BYTES_PER_MESSAGE} bytes), and "
+            f"the queues this user (uid {os.getuid()}) created earlier, in any process, already "
+            f"hold the rest of {budget.describe()}; close or unlink some, bind smaller queues "
+            f"(max_messages, max_message_size), or {budget.how_to_raise}"
+        )
+    return _os_error(exc, context)
+
+
+def _errno(exc: Exception) -> int | None:
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.errno
+    return _ERRNO_OF_TEXT.get(str(exc))
+
+
+def _os_error(exc: Exception, context: str) -> IPCError:
+    code = _errno(exc)
+    return map_os_error(OSError(code, str(exc)) if code else OSError(str(exc)), context)
+
+
+def _descriptor_left() -> bool:
+    """True when this process can still open a descriptor (so EMFILE meant something else)."""
+    try:
+        fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def connect(address: Address) -> Channel:
+    """Open the queue ``address`` names and return a sending end.
+
+    Raises :class:`~anyipc.ConnectionLost` when there is no such queue or
+    its owner died, :class:`~anyipc.PermissionDenied` without write
+    permission on it, :class:`~anyipc.InvalidAddress` for a
+    ``max_message_size`` above the queue's.
+    """
+    if not address.location:
+        raise InvalidAddress("posixmq://: connect needs the queue's name (posixmq://name)")
+    name = address.location
+    context = f"connect to {_uri(name)}"
+    try:
+        queue = posix_ipc.MessageQueue("/" + name, read=False, write=True)
+    except posix_ipc.ExistentialError:
+        raise ConnectionLost(f"{context}: nobody has bound it (there is no such queue)") from None
+    except posix_ipc.PermissionsError as exc:
+        raise PermissionDenied(errno.EACCES, f"{context}: permission denied") from exc
+    except (posix_ipc.Error, OSError) as exc:
+        raise _os_error(exc, context) from exc
+    try:
+        if owner_alive(lock_path(SCHEME, name)) is False:
+            raise ConnectionLost(
+                f"{context}: its owner died, so nobody receives (the next bind of this name "
+                "removes the queue)"
+            )
+        size = int(queue.max_message_size)
+        wanted = address.get(MAX_MESSAGE_SIZE)
+        if isinstance(wanted, int):
+            if wanted > size:
+                raise InvalidAddress(
+                    f"{context}: max_message_size={wanted}, but the queue's messages are at "
+                    f"most {size} bytes"
+                )
+            size = wanted
+        priority = address.get(PRIORITY)
+        assert isinstance(priority, int)
+        queue.block = False
+        return PosixMQChannel(
+            queue,
+            CAPABILITIES.evolve(max_message_size=size),
+            name=name,
+            owner=None,
+            priority=priority,
+        )
+    except BaseException:
+        queue.close()
+        raise
+
+
+def _available() -> str | None:
+    if not posix_ipc.MESSAGE_QUEUES_SUPPORTED:
+        return "posix_ipc reports no POSIX message queues on this platform"
+    if not os.path.isdir("/proc/sys/fs/mqueue"):
+        return "the kernel has no POSIX message queues (CONFIG_POSIX_MQUEUE)"
+    return None
+
+
+@hookimpl
+def anyipc_transports() -> list[TransportSpec]:
+    return [
+        TransportSpec(
+            scheme=SCHEME,
+            description="POSIX message queues: one receiver, any senders, message priorities",
+            capabilities=capabilities,
+            check_location=_check_location,
+            test_address=lambda: _uri(_fresh_name()),
+            options=OPTIONS,
+            connect=connect,
+            bind=bind,
+            available=_available,
+        )
+    ]
