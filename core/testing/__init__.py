@@ -33,9 +33,6 @@ from anyipc.testing._checks import (
     check_many_connections,
     check_max_size,
     check_orderly_close,
-    check_peer_death,
-    check_peer_echoes,
-    check_peer_sends,
     check_recv_timeout,
     check_reply,
     check_roundtrip,
@@ -44,6 +41,7 @@ from anyipc.testing._checks import (
 from anyipc.testing._expect import check_delivery
 from anyipc.testing._harness import Conversation, Harness, NotApplicable
 from anyipc.testing._peer import PeerProcess
+from anyipc.testing._processes import check_peer_death, check_peer_echoes, check_peer_sends
 from anyipc.testing._snapshot import Snapshot, assert_no_leaks
 from anyipc.testing._stateful import channel_machine, payloads_for
 from anyipc.testing._suite import TransportConformance

@@ -1,5 +1,6 @@
 """The conformance checks: plain functions over a :class:`Harness`, usable without pytest.
 
+The cross-process checks (F) are in :mod:`anyipc.testing._processes`.
 Each check opens what it needs through the harness, asserts one property
 of CONFORMANCE.md (its letter and number are in the docstring), and raises
 :class:`NotApplicable` when the transport's capabilities make the property
@@ -11,11 +12,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from functools import partial
-
-import attrs
 
 import anyipc
 from anyipc._address import Address
@@ -33,101 +31,38 @@ from anyipc._errors import (
     Timeout,
 )
 from anyipc.testing._expect import check_delivery
-from anyipc.testing._harness import Conversation, Harness, NotApplicable, fd_count
-from anyipc.testing._peer import HELLO, PeerProcess
+from anyipc.testing._harness import Harness, NotApplicable, fd_count
+from anyipc.testing._traffic import (
+    WAIT,
+    Sender,
+    fits,
+    is_stream,
+    receive_all,
+    recv_exactly,
+    send_and_collect,
+)
 
-__all__ = [name for name in dir() if name.startswith("check_")]
-
-WAIT = 10.0  #: how long a background sender may take before it is a failure
-DEATH_BOUND = 2.0  #: how soon a dead peer must be reported
-
-
-def fits(harness: Harness, payload: bytes) -> bool:
-    """True when ``payload`` is within the transport's maximum message size."""
-    limit = harness.capabilities.max_message_size
-    return limit is None or len(payload) <= limit
-
-
-def _stream(harness: Harness) -> bool:
-    return harness.capabilities.boundaries is Boundaries.STREAM
-
-
-def _reliable_count(harness: Harness) -> bool:
-    caps = harness.capabilities
-    return caps.lossless and caps.duplicate_free and caps.boundaries is Boundaries.MESSAGE
-
-
-class _Sender(threading.Thread):
-    """Sends ``payloads`` on ``channel`` in the background, then closes it if asked."""
-
-    def __init__(
-        self,
-        send: Callable[[bytes], None],
-        payloads: Sequence[bytes],
-        close: Callable[[], None] | None,
-    ) -> None:
-        super().__init__(name="anyipc-conformance-sender", daemon=True)
-        self._send = send
-        self._payloads = payloads
-        self._close = close
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            for payload in self._payloads:
-                self._send(payload)
-            if self._close is not None:
-                self._close()
-        except BaseException as exc:  # re-raised in the checking thread
-            self.error = exc
-
-    def finish(self) -> None:
-        self.join(WAIT * 3)
-        assert not self.is_alive(), "send did not finish: the transport deadlocked"
-        if self.error is not None:
-            raise self.error
-
-
-def receive_all(
-    harness: Harness, receiver: Channel, expected: int | None
-) -> tuple[list[bytes], bool]:
-    """Receive until the orderly end, ``expected`` messages, or silence.
-
-    Returns the messages and whether the receiver saw everything there was
-    to see (the end of the channel, or the expected count).
-    """
-    received: list[bytes] = []
-    patient = harness.capabilities.lossless
-    while True:
-        if expected is not None and _reliable_count(harness) and len(received) >= expected:
-            return received, True
-        try:
-            received.append(receiver.recv(timeout=harness.patience if patient else harness.quiet))
-        except EndOfChannel:
-            return received, True
-        except Timeout:
-            if harness.connectionless or not patient:
-                return received, False
-            raise AssertionError(
-                f"nothing arrived for {harness.patience} s after {len(received)} messages "
-                "and no end of channel"
-            ) from None
-
-
-def _send_and_collect(
-    harness: Harness, conversation: Conversation, payloads: Sequence[bytes]
-) -> tuple[list[bytes], bool]:
-    closes = not harness.connectionless
-    sender = _Sender(
-        lambda data: conversation.sender.send(data, timeout=WAIT * 3),
-        payloads,
-        conversation.sender.close if closes else None,
-    )
-    sender.start()
-    try:
-        return receive_all(harness, conversation.receiver, len(payloads))
-    finally:
-        sender.finish()
+__all__ = [
+    "check_absent_operations",
+    "check_address_roundtrip",
+    "check_backpressure",
+    "check_burst",
+    "check_close_idempotent",
+    "check_close_wakes_recv",
+    "check_connect_refused",
+    "check_declarations",
+    "check_duplex",
+    "check_invalid_address",
+    "check_large_payloads",
+    "check_listen_twice",
+    "check_many_connections",
+    "check_max_size",
+    "check_orderly_close",
+    "check_recv_timeout",
+    "check_reply",
+    "check_roundtrip",
+    "check_sequence",
+]
 
 
 # -- A. Declarations -------------------------------------------------------------------
@@ -196,32 +131,21 @@ def check_roundtrip(harness: Harness, payload: bytes) -> None:
         raise NotApplicable("the transport does not claim reliable delivery")
     conversation = harness.conversation()
     for form in (bytes(payload), bytearray(payload), memoryview(payload)):
-        if not payload and _stream(harness):
+        if not payload and is_stream(harness):
             conversation.sender.send(
                 form, timeout=harness.patience
             )  # an empty stream send is a no-op
             continue
         conversation.sender.send(form, timeout=harness.patience)
-        got = _recv_exactly(harness, conversation.receiver, len(payload))
+        got = recv_exactly(harness, conversation.receiver, len(payload))
         assert got == payload, f"sent {len(payload)} bytes, received {len(got)} different bytes"
-
-
-def _recv_exactly(harness: Harness, receiver: Channel, size: int) -> bytes:
-    if not _stream(harness):
-        return receiver.recv(timeout=harness.patience)
-    data = bytearray()
-    while len(data) < size:
-        chunk = receiver.recv(timeout=harness.patience)
-        assert chunk, "a STREAM recv returned b''"
-        data += chunk
-    return bytes(data)
 
 
 def check_sequence(harness: Harness, payloads: Sequence[bytes]) -> None:
     """B2–B6: what arrives is what the claims allow (equal when reliable; see _expect)."""
     payloads = [p for p in payloads if fits(harness, p)]
     conversation = harness.conversation()
-    received, complete = _send_and_collect(harness, conversation, payloads)
+    received, complete = send_and_collect(harness, conversation, payloads)
     check_delivery(harness.capabilities, payloads, received, complete=complete)
 
 
@@ -255,7 +179,7 @@ def check_duplex(harness: Harness, size: int = 1 << 20) -> None:
     results: dict[str, bytes] = {}
 
     def pump(name: str, send: Channel, recv: Channel) -> None:
-        sender = _Sender(lambda p: send.send(p, timeout=harness.patience * 3), pieces, None)
+        sender = Sender(lambda p: send.send(p, timeout=harness.patience * 3), pieces, None)
         sender.start()
         got = bytearray()
         while len(got) < size:
@@ -332,7 +256,7 @@ def check_many_connections(harness: Harness, count: int = 5) -> None:
         return
     for number, server in enumerate(servers):
         server.send(f"#{number}".encode(), timeout=harness.patience)
-    replies = sorted(_recv_exactly(harness, client, 2).decode() for client in clients)
+    replies = sorted(recv_exactly(harness, client, 2).decode() for client in clients)
     assert replies == sorted(f"#{n}" for n in range(count)), f"connections crossed: {replies}"
 
 
@@ -419,7 +343,7 @@ def check_recv_timeout(harness: Harness, timeout: float, message: bytes = b"afte
     if not harness.capabilities.reliable:
         return
     conversation.sender.send(message, timeout=harness.patience)
-    assert _recv_exactly(harness, conversation.receiver, len(message)) == message
+    assert recv_exactly(harness, conversation.receiver, len(message)) == message
 
 
 def check_close_wakes_recv(harness: Harness) -> None:
@@ -467,7 +391,7 @@ def check_max_size(harness: Harness, exact: bytes | None = None) -> None:
     if exact is None:
         exact = bytes(random.Random(2).randbytes(limit))
     assert len(exact) == limit
-    received, _ = _send_and_collect(harness, conversation, [exact])
+    received, _ = send_and_collect(harness, conversation, [exact])
     if harness.capabilities.reliable:
         assert received == [exact], (
             "the maximum-size message did not arrive intact (or the oversize one did)"
@@ -485,7 +409,7 @@ def check_large_payloads(harness: Harness) -> None:
     for size in sizes:
         conversation = harness.conversation()
         payload = random.Random(size).randbytes(size)
-        received, _ = _send_and_collect(harness, conversation, [payload])
+        received, _ = send_and_collect(harness, conversation, [payload])
         got = b"".join(received)
         assert got == payload, f"a {size}-byte payload arrived as {len(got)} different bytes"
 
@@ -505,7 +429,7 @@ def check_backpressure(harness: Harness) -> None:
         try:
             conversation.sender.send(payload, timeout=0.05)
         except Timeout as exc:
-            if _stream(harness):
+            if is_stream(harness):
                 partial = payload[: exc.sent]
             elif exc.sent:  # committed: it arrives whole once the next send completes
                 accepted.append(payload)
@@ -516,7 +440,7 @@ def check_backpressure(harness: Harness) -> None:
         raise AssertionError("100000 sends never blocked: the buffer looks unbounded")
     final = [b"final"] if committed else []
     accepted.extend(final)
-    sender = _Sender(
+    sender = Sender(
         lambda data: conversation.sender.send(data, timeout=WAIT * 3),
         final,
         conversation.sender.close,
@@ -525,178 +449,12 @@ def check_backpressure(harness: Harness) -> None:
     received, complete = receive_all(harness, conversation.receiver, len(accepted))
     sender.finish()
     assert complete
-    if _stream(harness):
+    if is_stream(harness):
         assert b"".join(received) == b"".join(accepted) + partial, (
             "bytes lost or added under back-pressure"
         )
     else:
         check_delivery(harness.capabilities, accepted, received, complete=True)
-
-
-# -- F. Across processes --------------------------------------------------------------------
-@attrs.define
-class _Remote:
-    """The child's side of a cross-process conversation, and the parent's."""
-
-    peer: PeerProcess
-    address: str  #: what the child connects to
-    endpoint: Channel | anyipc.Listener  #: the parent's listener, bound channel or pair end
-
-    def local(self, harness: Harness) -> Channel:
-        """The parent's channel (accepting the child's connection if need be)."""
-        if isinstance(self.endpoint, anyipc.Listener):
-            channel = self.endpoint.accept(timeout=harness.patience)
-            harness.track(channel)
-            return channel
-        return self.endpoint
-
-
-@contextmanager
-def _remote(harness: Harness, peer: PeerProcess | None) -> Iterator[_Remote]:
-    """A place for a child to connect: a named endpoint, or an inherited end handed over.
-
-    F2: an inherited end is passed to a fresh child (``pass_fds``), which
-    opens it from its URI; the parent closes its own copy right away.
-    """
-    if not harness.inherited:
-        assert peer is not None, "a named transport needs the class's peer process"
-        address, endpoint = harness.passive_endpoint()
-        yield _Remote(peer, address, endpoint)
-        return
-    first, second = anyipc.pair(harness.fresh_uri())
-    harness.track(second)
-    fds = getattr(first, "fds", None)
-    handed = first.address
-    try:
-        assert fds and handed, f"{first!r} is inherited but names no descriptors (fds, address)"
-        child = PeerProcess(pass_fds=fds)
-        child.start()
-    finally:
-        first.close()  # the parent's copy goes right after the hand-off
-    try:
-        yield _Remote(child, str(handed), second)
-    finally:
-        child.close()
-
-
-def check_peer_sends(harness: Harness, peer: PeerProcess | None, payloads: Sequence[bytes]) -> None:
-    """F1/F2: B2–B6 with the sender in another process (named, or handed an inherited end)."""
-    payloads = [p for p in payloads if fits(harness, p)]
-    with _remote(harness, peer) as remote:
-        remote.peer.request("send", remote.address, payloads=[p.hex() for p in payloads])
-        receiver = remote.local(harness)
-        received, complete = receive_all(harness, receiver, len(payloads))
-        answer = remote.peer.result()
-    assert answer.get("ok"), f"the peer process failed: {answer}"
-    check_delivery(harness.capabilities, payloads, received, complete=complete)
-
-
-def check_peer_echoes(
-    harness: Harness, peer: PeerProcess | None, payloads: Sequence[bytes]
-) -> None:
-    """F1/F2: the peer in another process receives and answers (both directions)."""
-    if harness.capabilities.direction is Direction.SIMPLEX:
-        raise NotApplicable("simplex: no answers")
-    payloads = [p for p in payloads if fits(harness, p) and (p or not _stream(harness))]
-    with _remote(harness, peer) as remote:
-        remote.peer.request(
-            "echo",
-            remote.address,
-            count=None if not harness.connectionless else len(payloads),
-            timeout=harness.quiet if not harness.capabilities.lossless else harness.patience,
-        )
-        channel = remote.local(harness)
-        received, complete = _exchange(harness, channel, payloads)
-        answer = remote.peer.result()
-    assert answer.get("ok"), f"the peer process failed: {answer}"
-    check_delivery(harness.capabilities, payloads, received, complete=complete)
-
-
-def _exchange(
-    harness: Harness, channel: Channel, payloads: Sequence[bytes]
-) -> tuple[list[bytes], bool]:
-    """Send ``payloads`` to an echoing child and collect what comes back."""
-    send: Callable[[bytes], None]
-    if harness.connectionless:
-        hello, child = channel.recv_from(timeout=harness.patience)
-        assert hello == HELLO or not harness.capabilities.intact
-        send = partial(_send_to, channel, address=child, timeout=harness.patience)
-    else:
-        send = partial(_send, channel, timeout=harness.patience)
-    sender = _Sender(send, payloads, None)
-    sender.start()
-    received: list[bytes] = []
-    if _stream(harness):
-        total = sum(map(len, payloads))
-        while sum(map(len, received)) < total:
-            received.append(channel.recv(timeout=harness.patience))
-        complete = True
-    else:
-        received, complete = receive_all(harness, channel, len(payloads))
-    sender.finish()
-    if not harness.connectionless:
-        channel.close()
-    return received, complete
-
-
-def _send(channel: Channel, data: bytes, *, timeout: float) -> None:
-    channel.send(data, timeout=timeout)
-
-
-def _send_to(channel: Channel, data: bytes, *, address: str, timeout: float) -> None:
-    channel.send_to(data, address, timeout=timeout)
-
-
-def check_peer_death(harness: Harness, seed: int = 0) -> None:
-    """D3: the peer is killed while sending: end or loss reported in time, no partial message.
-
-    The peer is a process of its own, started and reaped here.  Where the
-    claims say the end is not reported (``reports_end`` false), the receiver
-    must still never hang nor see a partial message.
-    """
-    if harness.connectionless:
-        raise NotApplicable("connectionless: there is no connection to lose")
-    if not harness.cross_process:
-        raise NotApplicable("the peer cannot live in another process")
-    own = None if harness.inherited else PeerProcess()
-    try:
-        with _remote(harness, own) as remote:
-            _peer_dies(harness, remote, seed)
-    finally:
-        if own is not None:
-            own.close()
-
-
-def _peer_dies(harness: Harness, remote: _Remote, seed: int) -> None:
-    generator = random.Random(seed)
-    limit = harness.capabilities.max_message_size
-    size = 1 << 20 if limit is None else min(limit, 1 << 20)
-    count = 64
-    payloads = [bytes([n % 251]) * size for n in range(count)]
-    delay = generator.uniform(0.05, 0.3)
-    remote.peer.request(
-        "send",
-        remote.address,
-        generate={"count": count, "size": size},
-        end="die_during",
-        delay=delay,
-    )
-    receiver = remote.local(harness)
-    received: list[bytes] = []
-    try:
-        received.append(receiver.recv(timeout=harness.patience))
-        while True:
-            received.append(receiver.recv(timeout=DEATH_BOUND))
-    except (EndOfChannel, ConnectionLost):
-        pass
-    except Timeout:
-        # Without reports_end, silence is all a receiver can see: never a hang.
-        if harness.capabilities.reports_end:
-            raise AssertionError(
-                f"the peer's death was not reported within {DEATH_BOUND} s"
-            ) from None
-    assert remote.peer.result(timeout=harness.patience).get("died"), "the peer was expected to die"
-    check_delivery(harness.capabilities, payloads, received, complete=False)
 
 
 # -- G. Addresses ------------------------------------------------------------------------------

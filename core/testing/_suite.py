@@ -32,6 +32,7 @@ from anyipc._errors import InvalidAddress
 from anyipc._options import Option
 from anyipc.pytest_plugin import CLAIMS
 from anyipc.testing import _checks as checks
+from anyipc.testing import _processes as processes
 from anyipc.testing._harness import Harness, NotApplicable
 from anyipc.testing._peer import PeerProcess
 from anyipc.testing._snapshot import Snapshot, assert_no_leaks
@@ -180,7 +181,7 @@ class TransportConformance:
         _run(harness, checks.check_orderly_close)
 
     def test_d3_peer_death(self, harness: Harness) -> None:
-        _run(harness, checks.check_peer_death)
+        _run(harness, processes.check_peer_death)
 
     @settings(suite_settings, max_examples=5)
     @given(timeout=st.floats(0.0, 0.2), data=st.data())
@@ -214,7 +215,7 @@ class TransportConformance:
         self, harness: Harness, peer: PeerProcess | None, data: st.DataObject
     ) -> None:
         payloads = data.draw(st.lists(payloads_for(harness), max_size=20))
-        _run(harness, checks.check_peer_sends, peer, payloads)
+        _run(harness, processes.check_peer_sends, peer, payloads)
 
     @suite_settings
     @given(data=st.data())
@@ -222,7 +223,7 @@ class TransportConformance:
         self, harness: Harness, peer: PeerProcess | None, data: st.DataObject
     ) -> None:
         payloads = data.draw(st.lists(payloads_for(harness), max_size=20))
-        _run(harness, checks.check_peer_echoes, peer, payloads)
+        _run(harness, processes.check_peer_echoes, peer, payloads)
 
     # -- G ------------------------------------------------------------------------------
     @suite_settings
