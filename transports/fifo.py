@@ -76,6 +76,7 @@ from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connectio
 from anyipc._channel import Channel
 from anyipc._errors import AddressInUse, ConnectionLost, IPCError, map_os_error
 from anyipc._fdstream import PIPE_BUF, FdStream
+from anyipc._files import file_kind
 from anyipc._options import Option, OptionValue
 from anyipc._records import TransportSpec
 from anyipc._sockets import listen_error
@@ -209,7 +210,7 @@ def _reclaim(path: str, context: str) -> None:
     if not stat.S_ISFIFO(before.st_mode):
         raise AddressInUse(
             errno.EADDRINUSE,
-            f"{context}: {path} exists and is not a FIFO ({_kind(before.st_mode)}); "
+            f"{context}: {path} exists and is not a FIFO ({file_kind(before.st_mode)}); "
             "it is left alone",
         )
     identity = (before.st_dev, before.st_ino)
@@ -253,18 +254,6 @@ def _identity(info: os.stat_result) -> tuple[int, int]:
 def _unlink_if_same(path: str, identity: tuple[int, int]) -> None:
     if _identity(os.lstat(path)) == identity:
         os.unlink(path)
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISREG(mode):
-        return "a regular file"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return f"file type {stat.S_IFMT(mode):o}"
 
 
 def connect(address: Address) -> Channel:

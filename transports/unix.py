@@ -64,6 +64,7 @@ from anyipc._address import Address
 from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connection, Direction, Scope
 from anyipc._channel import Channel, Listener
 from anyipc._errors import AddressInUse, InvalidAddress, TransportUnavailable, map_os_error
+from anyipc._files import file_kind
 from anyipc._options import Option, OptionValue
 from anyipc._records import TransportSpec
 from anyipc._sockets import (
@@ -270,7 +271,7 @@ def _reclaim(path: bytes, context: str) -> None:
         raise AddressInUse(
             errno.EADDRINUSE,
             f"{context}: {os.fsdecode(path)} exists and is not a socket "
-            f"({_kind(before.st_mode)}); it is left alone",
+            f"({file_kind(before.st_mode)}); it is left alone",
         )
     with _new_socket() as probe:
         probe.setblocking(False)
@@ -288,14 +289,6 @@ def _unlink_if_same(path: bytes, identity: tuple[int, int]) -> None:
     info = os.lstat(path)
     if (info.st_dev, info.st_ino) == identity:
         os.unlink(path)
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISREG(mode):
-        return "a regular file"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    return f"file type {stat.S_IFMT(mode):o}"
 
 
 def connect(address: Address) -> Channel:
