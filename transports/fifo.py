@@ -76,7 +76,8 @@ from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connectio
 from anyipc._channel import Channel
 from anyipc._errors import AddressInUse, ConnectionLost, IPCError, map_os_error
 from anyipc._fdstream import PIPE_BUF, FdStream
-from anyipc._files import file_kind
+from anyipc._files import existing, unlink_if_same
+from anyipc._files import identity as file_identity
 from anyipc._options import Option, OptionValue
 from anyipc._records import TransportSpec
 from anyipc._sockets import listen_error
@@ -140,7 +141,7 @@ class FifoReader(FdStream):
         # While the descriptor is open the FIFO is locked, so nobody else may have reclaimed it:
         # remove it first, then close.  A failure leaves a stale FIFO, which is reclaimable.
         with contextlib.suppress(OSError):
-            _unlink_if_same(self._path, self._identity)
+            unlink_if_same(self._path, self._identity)
         super()._close()
 
 
@@ -159,7 +160,7 @@ def bind(address: Address) -> Channel:
         fd = _open_reader(temporary, int(mode_text, 8), context)
         try:
             _publish(temporary, address.location, context)
-            identity = _identity(os.fstat(fd))
+            identity = file_identity(os.fstat(fd))
         except BaseException:
             os.close(fd)
             raise
@@ -201,24 +202,15 @@ def _publish(temporary: str, path: str, context: str) -> None:
 
 def _reclaim(path: str, context: str) -> None:
     """Remove a stale FIFO at ``path``; :class:`AddressInUse` if what is there must stay."""
-    try:
-        before = os.lstat(path)
-    except FileNotFoundError:
+    before = existing(path, stat.S_ISFIFO, "a FIFO", context)
+    if before is None:
         return  # gone meanwhile: link again
-    except OSError as exc:
-        raise map_os_error(exc, context) from exc
-    if not stat.S_ISFIFO(before.st_mode):
-        raise AddressInUse(
-            errno.EADDRINUSE,
-            f"{context}: {path} exists and is not a FIFO ({file_kind(before.st_mode)}); "
-            "it is left alone",
-        )
-    identity = (before.st_dev, before.st_ino)
+    identity = file_identity(before)
     reader = _reader_of(path, identity, context)
     if reader is not None:
         raise AddressInUse(errno.EADDRINUSE, f"{context}: in use ({reader})")
     with contextlib.suppress(FileNotFoundError):
-        _unlink_if_same(path, identity)
+        unlink_if_same(path, identity)
 
 
 def _reader_of(path: str, identity: tuple[int, int], context: str) -> str | None:
@@ -230,7 +222,7 @@ def _reader_of(path: str, identity: tuple[int, int], context: str) -> str | None
     except OSError as exc:
         raise map_os_error(exc, context) from exc
     try:
-        if _identity(os.fstat(probe)) != identity:
+        if file_identity(os.fstat(probe)) != identity:
             return "it was replaced while being checked"
         fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -245,15 +237,6 @@ def _reader_of(path: str, identity: tuple[int, int], context: str) -> str | None
         raise map_os_error(exc, context) from exc
     os.close(writer)
     return "another program reads it"
-
-
-def _identity(info: os.stat_result) -> tuple[int, int]:
-    return info.st_dev, info.st_ino
-
-
-def _unlink_if_same(path: str, identity: tuple[int, int]) -> None:
-    if _identity(os.lstat(path)) == identity:
-        os.unlink(path)
 
 
 def connect(address: Address) -> Channel:

@@ -64,7 +64,8 @@ from anyipc._address import Address
 from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connection, Direction, Scope
 from anyipc._channel import Channel, Listener
 from anyipc._errors import AddressInUse, InvalidAddress, TransportUnavailable, map_os_error
-from anyipc._files import file_kind
+from anyipc._files import existing, unlink_if_same
+from anyipc._files import identity as file_identity
 from anyipc._options import Option, OptionValue
 from anyipc._records import TransportSpec
 from anyipc._sockets import (
@@ -186,7 +187,7 @@ class UnixListener(SocketListener):
         # remove it first, then close.  A failure leaves a stale file, which is reclaimable.
         if self._identity is not None:
             with contextlib.suppress(OSError):
-                _unlink_if_same(self._path, self._identity)
+                unlink_if_same(self._path, self._identity)
         super()._close()
 
 
@@ -242,7 +243,7 @@ def _publish(
 ) -> Listener:
     """Give the freshly bound file exactly ``mode`` and start listening."""
     info = os.lstat(path)
-    identity = (info.st_dev, info.st_ino)
+    identity = file_identity(info)
     try:
         if stat.S_IMODE(info.st_mode) & ~mode:
             raise TransportUnavailable(
@@ -255,24 +256,15 @@ def _publish(
         return UnixListener(sock, address, identity)
     except BaseException:
         with contextlib.suppress(OSError):
-            _unlink_if_same(path, identity)
+            unlink_if_same(path, identity)
         raise
 
 
 def _reclaim(path: bytes, context: str) -> None:
     """Remove a stale socket at ``path``; :class:`AddressInUse` if what is there must stay."""
-    try:
-        before = os.lstat(path)
-    except FileNotFoundError:
+    before = existing(path, stat.S_ISSOCK, "a socket", context)
+    if before is None:
         return  # gone meanwhile: bind again
-    except OSError as exc:
-        raise map_os_error(exc, context) from exc
-    if not stat.S_ISSOCK(before.st_mode):
-        raise AddressInUse(
-            errno.EADDRINUSE,
-            f"{context}: {os.fsdecode(path)} exists and is not a socket "
-            f"({file_kind(before.st_mode)}); it is left alone",
-        )
     with _new_socket() as probe:
         probe.setblocking(False)
         code = probe.connect_ex(path)
@@ -282,13 +274,7 @@ def _reclaim(path: bytes, context: str) -> None:
         why = "a live listener owns it" if code in (0, errno.EAGAIN) else os.strerror(code)
         raise AddressInUse(errno.EADDRINUSE, f"{context}: in use ({why})")
     with contextlib.suppress(FileNotFoundError):
-        _unlink_if_same(path, (before.st_dev, before.st_ino))
-
-
-def _unlink_if_same(path: bytes, identity: tuple[int, int]) -> None:
-    info = os.lstat(path)
-    if (info.st_dev, info.st_ino) == identity:
-        os.unlink(path)
+        unlink_if_same(path, file_identity(before))
 
 
 def connect(address: Address) -> Channel:
