@@ -27,9 +27,10 @@ class Endpoint:
 
     _closed = True  # until __init__ has run, so __del__ on a half-built object is quiet
 
-    #: For endpoints that have neither a descriptor nor a way to notify their
-    #: watchers (a SysV queue fed by another process): :func:`anyipc.wait`
-    #: re-checks ``_ready()`` at this interval, in seconds.  ``None``: no need.
+    #: For endpoints whose readiness neither a descriptor nor a notification
+    #: of their watchers shows (a SysV queue fed by another process, a queue's
+    #: senders going away): :func:`anyipc.wait` re-checks ``_ready()`` at this
+    #: interval, in seconds.  ``None``: no need.
     poll_interval: float | None = None
 
     def __init__(self, capabilities: Capabilities, address: str | None) -> None:

@@ -41,12 +41,22 @@ import struct
 from anyipc._errors import AddressInUse, PermissionDenied, TransportUnavailable, map_os_error
 from anyipc._options import Option, OptionValue
 
-__all__ = ["LOCK_DIR", "OwnerLock", "lock_path", "mode_bits", "mode_option", "owner_alive"]
+__all__ = [
+    "LOCK_DIR",
+    "WRITE_LOCK",
+    "OwnerLock",
+    "companion_path",
+    "is_locked",
+    "lock_path",
+    "mode_bits",
+    "mode_option",
+    "owner_alive",
+]
 
 LOCK_DIR = "/dev/shm"
 _NAME_MAX = 255
 _FLOCK = struct.Struct("@hhqqi0q")  # struct flock: l_type, l_whence, l_start, l_len, l_pid
-_WRITE_LOCK = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)  # the whole file
+WRITE_LOCK = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)  # the whole file
 _ATTEMPTS = 5
 _OPEN = os.O_CLOEXEC | os.O_NOFOLLOW
 
@@ -74,13 +84,18 @@ def mode_bits(value: OptionValue | None) -> int:
     return int(value, 8)
 
 
-def lock_path(scheme: str, name: str) -> str:
-    """The owner file of object ``name`` of ``scheme`` (long names are hashed to fit)."""
-    filename = f"anyipc-{scheme}.{name}.owner"
+def companion_path(scheme: str, name: str, suffix: str) -> str:
+    """``/dev/shm/anyipc-<scheme>.<name>.<suffix>`` (long names are hashed to fit)."""
+    filename = f"anyipc-{scheme}.{name}.{suffix}"
     if len(os.fsencode(filename)) > _NAME_MAX:
         digest = hashlib.sha256(os.fsencode(name)).hexdigest()
-        filename = f"anyipc-{scheme}.sha256-{digest}.owner"
+        filename = f"anyipc-{scheme}.sha256-{digest}.{suffix}"
     return os.path.join(LOCK_DIR, filename)
+
+
+def lock_path(scheme: str, name: str) -> str:
+    """The owner file of object ``name`` of ``scheme``."""
+    return companion_path(scheme, name, "owner")
 
 
 class OwnerLock:
@@ -125,7 +140,7 @@ class OwnerLock:
                 continue  # it was there, and went away before we opened it
             fd, inherited = opened
             try:
-                fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _WRITE_LOCK)
+                fcntl.fcntl(fd, fcntl.F_OFD_SETLK, WRITE_LOCK)
             except OSError as exc:
                 os.close(fd)
                 if exc.errno in (errno.EAGAIN, errno.EACCES):
@@ -167,9 +182,14 @@ def owner_alive(path: str) -> bool | None:
     except OSError:
         return None
     try:
-        conflict = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, _WRITE_LOCK)
+        return is_locked(fd)
     finally:
         os.close(fd)
+
+
+def is_locked(fd: int) -> bool:
+    """Whether some open file description holds a lock on the file open as ``fd``."""
+    conflict = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, WRITE_LOCK)
     return bool(_FLOCK.unpack(conflict)[0] != fcntl.F_UNLCK)
 
 

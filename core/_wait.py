@@ -55,7 +55,7 @@ def wait(endpoints: Iterable[_E], timeout: float | None = None) -> list[_E]:
         except OSError:  # the wait is over and the doorbell closed
             pass
 
-    polled = [e.poll_interval for e in fdless if e.poll_interval is not None]
+    polled = [e.poll_interval for e in items if e.poll_interval is not None]
     for endpoint in fdless:
         endpoint.watchers.add(ring)
     try:

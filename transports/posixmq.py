@@ -29,18 +29,30 @@ first and, within one priority, the order of sending.
 
 Non-guarantees:
 
-* No end of channel.  A queue has no notion of its senders: when every
-  sender has closed, or a sender was killed, ``recv`` keeps waiting until
-  its timeout (:class:`~anyipc.Timeout`); it never raises
-  :class:`~anyipc.EndOfChannel` or :class:`~anyipc.ConnectionLost`, and
-  ``for message in channel`` never ends on its own.  Applications that
-  need an end agree on a final message of their own.
+* No end of channel by default.  The kernel tells a queue's receiver
+  nothing of its senders: when every sender has closed, or a sender was
+  killed, ``recv`` keeps waiting until its timeout
+  (:class:`~anyipc.Timeout`), and ``for message in channel`` never ends on
+  its own.  That is what a server that many short-lived processes send to
+  wants.  With ``end=senders`` the receiver follows its senders instead
+  (see below).
 * A sender cannot tell at once that the receiver closed (the queue is
   unlinked, but senders that opened it keep a working descriptor): sends
   go on succeeding until the orphaned queue is full.  A send that finds the
   queue full checks every half second that the queue still has its name
   and a live owner, and raises :class:`~anyipc.ConnectionLost` when not,
   rather than waiting for its whole timeout.
+
+The end of the senders (``end=senders`` on ``bind``).  Every sending end
+of anyipc enrols in the queue's roster while it is open (see
+:mod:`anyipc._senders`), and the receiver checks it while it waits (every
+0.1 s).  Once at least one sender came, none is left, and the queue is
+empty, ``recv`` raises :class:`~anyipc.EndOfChannel` when they all closed,
+or :class:`~anyipc.ConnectionLost` when one of them was killed: a FIFO's
+end of file, with the crash told apart.  Everything the senders sent is
+received first.  Senders that connect after the end begin a new round.
+Programs that send without anyipc are not counted.  The capabilities then
+report ``reports_end``.
 
 Atomicity.  The kernel copies a message in one system call: a sender killed
 at any moment leaves no partial message, and the queue goes on working.
@@ -61,9 +73,10 @@ Options:
 * ``priority`` (0..32767, default 0): the priority of every message a
   connected end sends.  Open one channel per priority to mix them.
 * ``mode``: octal permissions of the queue ``bind`` creates.
+* ``end``: ``never`` (the default) or ``senders``, as above.
 
-``connect`` ignores ``mode`` and ``max_messages``, and ``bind`` ignores
-``priority``: one URI may serve both ends.
+``connect`` ignores ``mode``, ``max_messages`` and ``end``, and ``bind``
+ignores ``priority``: one URI may serve both ends.
 
 Limits hit at run time: creating a queue when this user's queues already
 hold ``RLIMIT_MSGQUEUE`` bytes (``EMFILE``), or when the system has
@@ -113,6 +126,15 @@ from anyipc._options import Option
 from anyipc._owner import OwnerLock, lock_path, mode_bits, mode_option, owner_alive
 from anyipc._readiness import READABLE, WRITABLE, wait_for_fd
 from anyipc._records import TransportSpec
+from anyipc._senders import (
+    SURVEY_S,
+    Enrolment,
+    Roster,
+    end_option,
+    follows_senders,
+    remove_roster,
+    roster_path,
+)
 
 SCHEME = "posixmq"
 NAME_MAX = 255
@@ -161,7 +183,8 @@ PRIORITY = Option(
     maximum=posix_ipc.QUEUE_PRIORITY_MAX,
     doc="priority of every message a connected end sends (higher is received first)",
 )
-OPTIONS = (MODE, MAX_MESSAGES, MAX_MESSAGE_SIZE, PRIORITY)
+END = end_option()
+OPTIONS = (MODE, MAX_MESSAGES, MAX_MESSAGE_SIZE, PRIORITY, END)
 
 # posix_ipc reports these mq_open errors as OSError without an errno: recognise its wording.
 _ERRNO_OF_TEXT = {
@@ -195,7 +218,9 @@ def kernel_bytes(messages: int, size: int) -> int:
 
 def capabilities(address: Address) -> Capabilities:
     """The claims for ``address``; ``max_message_size`` is the queue's (see the module)."""
-    return CAPABILITIES.evolve(max_message_size=_shape(address)[1])
+    return CAPABILITIES.evolve(
+        max_message_size=_shape(address)[1], reports_end=follows_senders(address)
+    )
 
 
 def _check_location(location: str) -> str | None:
@@ -213,8 +238,9 @@ def _check_location(location: str) -> str | None:
     return None
 
 
-def _uri(name: str) -> str:
-    return str(Address(SCHEME, name, {}))
+def _uri(name: str, *, following: bool = False) -> str:
+    """The queue's URI; ``following``: with ``end=senders``, so that both ends claim the same."""
+    return str(Address(SCHEME, name, {END.name: "senders"} if following else {}))
 
 
 def _fresh_name() -> str:
@@ -237,6 +263,8 @@ class PosixMQChannel(Channel):
         name: str,
         owner: OwnerLock | None,
         priority: int = 0,
+        roster: Roster | None = None,
+        enrolment: Enrolment | None = None,
     ) -> None:
         self._queue = queue
         self._mqd: int = queue.mqd
@@ -244,23 +272,49 @@ class PosixMQChannel(Channel):
         self._name = name
         self._owner = owner
         self._priority = priority
+        self._roster = roster
+        self._enrolment = enrolment
         receiving = owner is not None
         super().__init__(
             capabilities,
-            address=_uri(name) if receiving else None,
-            peer=None if receiving else _uri(name),
+            address=_uri(name, following=capabilities.reports_end) if receiving else None,
+            peer=None if receiving else _uri(name, following=capabilities.reports_end),
             can_send=not receiving,
             can_recv=receiving,
         )
+        if roster is not None:
+            self.poll_interval = SURVEY_S
 
     def _recv(self, deadline: Deadline) -> bytes:
         while True:
-            try:
-                message: bytes = self._queue.receive()[0]
-            except posix_ipc.BusyError:
+            message = self._take()
+            if message is not None:
+                return message
+            if self._roster is None:
                 wait_for_fd(self._mqd, READABLE, deadline, self._waker, "recv")
                 continue
-            return message
+            survey = self._roster.survey()
+            if survey.ended:
+                message = self._take()  # what the last senders sent before they went
+                if message is not None:
+                    return message
+                self._roster.report_end()
+                raise survey.end_error(f"recv on {self.address}")
+            self._wait_a_while(deadline, READABLE, SURVEY_S, "recv timed out")
+
+    def _take(self) -> bytes | None:
+        """The next message, or ``None`` when the queue is empty."""
+        try:
+            message: bytes = self._queue.receive()[0]
+        except posix_ipc.BusyError:
+            return None
+        return message
+
+    def _ready(self) -> bool:
+        if self._roster is None or self._closed:
+            return False
+        survey = self._roster.survey()
+        return survey.ended  # recv will report the end (or take what is left first)
 
     def _send(self, data: memoryview, deadline: Deadline) -> None:
         while True:
@@ -276,13 +330,22 @@ class PosixMQChannel(Channel):
         gone = self._receiver_gone()
         if gone:
             raise ConnectionLost(f"send to {self.peer}: {gone}")
+        self._wait_a_while(
+            deadline, WRITABLE, RECHECK_S, f"send to {self.peer} timed out: the queue stayed full"
+        )
+
+    def _wait_a_while(self, deadline: Deadline, events: int, most: float, timed_out: str) -> None:
+        """Wait until the queue polls ``events``, at most ``most`` seconds or until ``deadline``.
+
+        Raises :class:`~anyipc.Timeout` (``timed_out``) once the deadline has passed.
+        """
         left = deadline.remaining()
-        step = Deadline(RECHECK_S if left is None else min(left, RECHECK_S))
+        step = Deadline(most if left is None else min(left, most))
         try:
-            wait_for_fd(self._mqd, WRITABLE, step, self._waker, "send")
+            wait_for_fd(self._mqd, events, step, self._waker, "wait")
         except Timeout:
             if deadline.expired():
-                raise Timeout(f"send to {self.peer} timed out: the queue stayed full") from None
+                raise Timeout(timed_out) from None
 
     def _receiver_gone(self) -> str | None:
         """Why nobody will ever receive from this queue again, or ``None``."""
@@ -318,6 +381,10 @@ class PosixMQChannel(Channel):
             pass  # removed by someone else meanwhile
         finally:
             self._queue.close()
+            if self._enrolment is not None:
+                self._enrolment.withdraw()
+            if self._roster is not None and self._owner is not None and self._owner.mine:
+                self._roster.remove()
             if self._owner is not None:
                 self._owner.release()
 
@@ -343,7 +410,12 @@ def bind(address: Address) -> Channel:
         )
     mode = mode_bits(address.get(MODE))
     lock, stale = OwnerLock.acquire(lock_path(SCHEME, name), context)
+    roster = None
     try:
+        if follows_senders(address):
+            roster = Roster.create(roster_path(SCHEME, name), mode, context)
+        elif stale:
+            remove_roster(roster_path(SCHEME, name))
         queue = _create(name, mode, messages, size, context)
         if queue is None and stale:
             _unlink_stale(name, context)
@@ -354,10 +426,10 @@ def bind(address: Address) -> Channel:
                 f"{context}: a queue of that name exists and anyipc did not create it "
                 "(no owner file); it is left alone",
             )
-        return PosixMQChannel(
-            queue, CAPABILITIES.evolve(max_message_size=size), name=name, owner=lock
-        )
+        return PosixMQChannel(queue, capabilities(address), name=name, owner=lock, roster=roster)
     except BaseException:
+        if roster is not None:
+            roster.remove()
         lock.release()
         raise
 
@@ -494,10 +566,11 @@ def connect(address: Address) -> Channel:
         queue.block = False
         return PosixMQChannel(
             queue,
-            CAPABILITIES.evolve(max_message_size=size),
+            CAPABILITIES.evolve(max_message_size=size, reports_end=follows_senders(address)),
             name=name,
             owner=None,
             priority=priority,
+            enrolment=Enrolment.enrol(roster_path(SCHEME, name)),
         )
     except BaseException:
         queue.close()

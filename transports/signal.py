@@ -15,6 +15,11 @@ process that may signal it; ``recv_from`` names the sender as
 ``signal://PID``, ``send_to`` names any target; there is no connection, so
 a receiver never learns that a sender is gone: ``reports_end`` is false and
 it never sees :class:`~anyipc.EndOfChannel`), HOST, NAMED (a pid is a name).
+A sender killed at any moment leaves no partial message (the kernel
+delivers a signal whole or not at all) and does not disturb the receiver,
+which goes on receiving from everyone else: without a connection there is
+nothing to lose, and the receiver's loop (a server's ``for name in
+signals``) must not end because one ``kill`` command exited.
 Two modes, chosen with ``mode``:
 
 ``mode=classic`` (default): a message is the name of a standard signal, as

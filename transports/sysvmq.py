@@ -40,13 +40,24 @@ duplicate-free, and ordered within one message type.
 
 Non-guarantees:
 
-* No end of channel.  When every sender has closed, or a sender was
-  killed, ``recv`` waits until its timeout (:class:`~anyipc.Timeout`): a
-  queue records no senders.  ``for message in channel`` never ends on its
-  own.
+* No end of channel by default.  When every sender has closed, or a
+  sender was killed, ``recv`` waits until its timeout
+  (:class:`~anyipc.Timeout`): a queue records no senders.  ``for message
+  in channel`` never ends on its own.  ``end=senders`` changes that (below).
 * A sender learns that the owner removed the queue at its next ``send``
   (:class:`~anyipc.ConnectionLost`), and that the owner died only while its
   send waits for room in a full queue (checked every half second).
+
+The end of the senders (``end=senders`` on the owning ``bind``).  Every
+sending end of anyipc enrols in the queue's roster while it is open (see
+:mod:`anyipc._senders`); the receiver checks it while it waits (every
+0.1 s).  Once at least one sender came, none is left, and no message of
+this end's type is queued, ``recv`` raises :class:`~anyipc.EndOfChannel`
+when they all closed, or :class:`~anyipc.ConnectionLost` when one was
+killed.  The roster counts senders of every type, and only the owner keeps
+one (``create=false`` with ``end=senders`` is :class:`~anyipc.InvalidAddress`).
+Programs that send without anyipc are not counted.  The capabilities then
+report ``reports_end``.
 
 Atomicity.  The kernel copies a message in one system call: a sender killed
 at any moment leaves no partial message, and the queue goes on working.
@@ -108,9 +119,18 @@ from anyipc._errors import (
     map_os_error,
 )
 from anyipc._limits import at_most_sysctl, sysctl
-from anyipc._options import Option
+from anyipc._options import Option, OptionValue
 from anyipc._owner import OwnerLock, lock_path, mode_bits, mode_option, owner_alive
 from anyipc._records import TransportSpec
+from anyipc._senders import (
+    SURVEY_S,
+    Enrolment,
+    Roster,
+    end_option,
+    follows_senders,
+    remove_roster,
+    roster_path,
+)
 
 SCHEME = "sysvmq"
 KEY_MAX = 0xFFFFFFFF
@@ -168,7 +188,8 @@ QUEUE_BYTES = Option(
     check=at_most_sysctl("kernel.msgmnb", "bytes"),
     doc="bytes the queue bind creates holds before send blocks (default: kernel.msgmnb)",
 )
-OPTIONS = (MODE, TYPE, CREATE, MAX_MESSAGE_SIZE, QUEUE_BYTES)
+END = end_option()
+OPTIONS = (MODE, TYPE, CREATE, MAX_MESSAGE_SIZE, QUEUE_BYTES, END)
 
 
 def _check_location(location: str) -> str | None:
@@ -235,18 +256,29 @@ def capabilities(address: Address) -> Capabilities:
             f"sysvmq://: max_message_size={wanted} is above queue_bytes={queue_bytes}; "
             "such a message would never fit into the queue"
         )
-    return CAPABILITIES.evolve(max_message_size=_largest(address, queue_bytes))
+    return CAPABILITIES.evolve(
+        max_message_size=_largest(address, queue_bytes), reports_end=follows_senders(address)
+    )
 
 
 def _uri(address: Address) -> str:
-    """The queue's URI, with the ``type`` when one was given (and is not 0, "any")."""
+    """The queue's URI, with the ``type`` when one was given (and is not 0, "any").
+
+    With ``end=senders`` too, so that both ends of it claim the same.
+    """
     kind = _int_option(address, TYPE)
-    shown = {"type": kind} if TYPE.name in address.query and kind else {}
+    shown: dict[str, OptionValue] = {"type": kind} if TYPE.name in address.query and kind else {}
+    if follows_senders(address):
+        shown[END.name] = "senders"
     return str(Address(SCHEME, address.location, shown))
 
 
 def _lock_path(key: int) -> str:
     return lock_path(SCHEME, f"{key:08x}")
+
+
+def _roster_path(key: int) -> str:
+    return roster_path(SCHEME, f"{key:08x}")
 
 
 class SysvMQChannel(Channel):
@@ -265,10 +297,14 @@ class SysvMQChannel(Channel):
         kind: int,
         receiving: bool,
         owner: OwnerLock | None = None,
+        roster: Roster | None = None,
+        enrolment: Enrolment | None = None,
     ) -> None:
         self._queue = queue
         self._kind = kind
         self._owner = owner
+        self._roster = roster
+        self._enrolment = enrolment
         self._lock_path = _lock_path(key)
         self._held: bytes | None = None  # a message taken by _ready(), for the next recv
         self._holding = threading.Lock()
@@ -284,14 +320,27 @@ class SysvMQChannel(Channel):
 
     def _recv(self, deadline: Deadline) -> bytes:
         nap = FIRST_NAP_S
+        survey_due = Deadline(0)
         while True:
-            with self._holding:
-                message, self._held = self._held, None
-                if message is None:
-                    message = self._take()
+            message = self._next()
             if message is not None:
                 return message
+            if self._roster is not None and survey_due.expired():
+                survey = self._roster.survey()
+                if survey.ended:
+                    message = self._next()  # what the last senders sent before they went
+                    if message is not None:
+                        return message
+                    self._roster.report_end()
+                    raise survey.end_error(f"recv on {self.address}")
+                survey_due = Deadline(SURVEY_S)
             nap = self._nap(deadline, nap, "recv timed out")
+
+    def _next(self) -> bytes | None:
+        """The message ``_ready`` took, or the next one of this end's type, or ``None``."""
+        with self._holding:
+            message, self._held = self._held, None
+            return message if message is not None else self._take()
 
     def _take(self) -> bytes | None:
         """The next message of this end's type, or ``None`` when there is none now."""
@@ -314,7 +363,9 @@ class SysvMQChannel(Channel):
                     self._held = self._take()
                 except ConnectionLost:
                     return True  # recv reports it
-            return self._held is not None
+            if self._held is not None:
+                return True
+        return self._roster is not None and self._roster.survey().ended
 
     def _send(self, data: memoryview, deadline: Deadline) -> None:
         nap = FIRST_NAP_S
@@ -346,11 +397,15 @@ class SysvMQChannel(Channel):
 
     def _close(self) -> None:
         self._held = None
+        if self._enrolment is not None:
+            self._enrolment.withdraw()
         if self._owner is None:
             return
         try:
             if self._owner.mine:  # not in a forked child: the parent owns the queue
                 self._queue.remove()
+                if self._roster is not None:
+                    self._roster.remove()
         except sysv_ipc.Error:
             pass  # removed by someone else already
         finally:
@@ -381,6 +436,11 @@ def bind(address: Address) -> Channel:
             raise InvalidAddress(
                 "sysvmq://: bind with create=false needs the key of an existing queue"
             )
+        if follows_senders(address):
+            raise InvalidAddress(
+                "sysvmq://: end=senders needs create=true: the queue's owner keeps its senders' "
+                "roster"
+            )
         return _opened(address, "bind", receiving=True)
     if address.location:
         return _bind_owned(address)
@@ -401,7 +461,12 @@ def _bind_owned(address: Address) -> Channel:
     context = f"bind {uri}"
     mode = mode_bits(address.get(MODE))
     lock, stale = OwnerLock.acquire(_lock_path(key), context)
+    roster = None
     try:
+        if follows_senders(address):
+            roster = Roster.create(_roster_path(key), mode, context)
+        elif stale:
+            remove_roster(_roster_path(key))
         queue = _create(key, mode, context)
         if queue is None and stale:
             _remove_stale(key, context)
@@ -418,17 +483,23 @@ def _bind_owned(address: Address) -> Channel:
                 queue.max_size = queue_bytes
             return SysvMQChannel(
                 queue,
-                CAPABILITIES.evolve(max_message_size=_limit(queue, address, context)),
+                CAPABILITIES.evolve(
+                    max_message_size=_limit(queue, address, context),
+                    reports_end=roster is not None,
+                ),
                 key=key,
                 uri=uri,
                 kind=_kind(address),
                 receiving=True,
                 owner=lock,
+                roster=roster,
             )
         except BaseException:
             queue.remove()
             raise
     except BaseException:
+        if roster is not None:
+            roster.remove()
         lock.release()
         raise
 
@@ -502,11 +573,15 @@ def _opened(address: Address, verb: str, *, receiving: bool) -> Channel:
         )
     return SysvMQChannel(
         queue,
-        CAPABILITIES.evolve(max_message_size=_limit(queue, address, context)),
+        CAPABILITIES.evolve(
+            max_message_size=_limit(queue, address, context),
+            reports_end=follows_senders(address),
+        ),
         key=key,
         uri=uri,
         kind=_kind(address),
         receiving=receiving,
+        enrolment=None if receiving else Enrolment.enrol(_roster_path(key)),
     )
 
 
