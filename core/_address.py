@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, quote, unquote
 import attrs
 
 from anyipc._errors import InvalidAddress
-from anyipc._options import Option, OptionValue
+from anyipc._options import URI_KINDS, Option, OptionValue
 
 __all__ = ["Address"]
 
@@ -28,6 +28,10 @@ def _freeze(
 @attrs.frozen
 class Address:
     """A parsed, validated address.  ``Address.parse(str(a)) == a`` always holds.
+
+    The one exception: an object given by keyword to a ``keyword_only``
+    option (``tls+``'s ``context``) has no URI form, and ``str()`` leaves it
+    out.
 
     ``scheme`` names the transport and ``layers`` the layers stacked on it,
     outermost first (``framed+tcp://`` has ``layers == ("framed",)``).
@@ -124,16 +128,16 @@ class Address:
     def __str__(self) -> str:
         prefix = "".join(f"{layer}+" for layer in self.layers)
         text = f"{prefix}{self.scheme}://{quote(self.location, safe=_LOCATION_SAFE)}"
-        if self.options:
+        written = [(name, value) for name, value in self.options if isinstance(value, URI_KINDS)]
+        if written:
             query = "&".join(
-                f"{name}={quote(_format_value(value), safe=_VALUE_SAFE)}"
-                for name, value in self.options
+                f"{name}={quote(_format_value(value), safe=_VALUE_SAFE)}" for name, value in written
             )
             text = f"{text}?{query}"
         return text
 
 
-def _format_value(value: OptionValue) -> str:
+def _format_value(value: str | int | float | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

@@ -11,7 +11,7 @@ from anyipc._address import Address
 from anyipc._capabilities import Capabilities
 from anyipc._channel import Channel, Listener
 from anyipc._deadline import Deadline
-from anyipc._errors import NotSupported, TransportUnavailable
+from anyipc._errors import InvalidAddress, NotSupported, TransportUnavailable
 from anyipc._options import Option, OptionValue
 from anyipc._records import LayerSpec, Role, TransportSpec
 from anyipc._registry import registry, strip_layers
@@ -35,15 +35,37 @@ def _resolve(
     reason = transport.available()
     if reason:
         raise TransportUnavailable(f"{address.scheme}:// is not available here: {reason}")
+    for depth, layer in enumerate(layers):
+        if layer.check_role is None:
+            continue
+        for role in _ROLES[verb]:
+            problem = layer.check_role(_seen_by(address, depth), role)
+            if problem:
+                raise InvalidAddress(
+                    f"{layer.name}+ cannot be the {role.value} side of {verb}(): {problem}"
+                )
     return address, transport, layers
+
+
+#: the roles a verb's channels play: what LayerSpec.check_role is asked about
+_ROLES = {
+    "connect": (Role.CLIENT,),
+    "listen": (Role.SERVER,),
+    "bind": (Role.SERVER,),
+    "pair": (Role.SERVER, Role.CLIENT),
+}
+
+
+def _seen_by(address: Address, depth: int) -> Address:
+    """The address the layer at ``depth`` sees: the stack from itself downwards."""
+    return address.replace(layers=address.layers[depth:])
 
 
 def _layered(channel: Channel, address: Address, layers: list[LayerSpec], role: Role) -> Channel:
     """Wrap ``channel`` in ``layers`` (outermost first), innermost first."""
     for index, layer in enumerate(reversed(layers)):
-        # each layer sees the address of the stack from itself downwards
         depth = len(layers) - index - 1
-        channel = layer.wrap(channel, address.replace(layers=address.layers[depth:]), role)
+        channel = layer.wrap(channel, _seen_by(address, depth), role)
     return channel
 
 

@@ -11,16 +11,25 @@ from anyipc._errors import InvalidAddress
 
 __all__ = ["Option", "OptionValue", "resolve_options"]
 
-OptionValue: TypeAlias = str | int | float | bool
+#: A typed option value: what a URI can write (``str``, ``int``, ``float``,
+#: ``bool``), or, for a keyword-only option, an object of its ``kind``.
+OptionValue: TypeAlias = str | int | float | bool | object
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-_KINDS = (str, int, float, bool)
+URI_KINDS = (str, int, float, bool)  #: the kinds of value a URI can write
 
 
 def _check_kind(instance: Option, attribute: object, value: type) -> None:
-    if value not in _KINDS:
-        raise ValueError(f"option {instance.name!r}: kind must be one of str, int, float, bool")
+    if instance.keyword_only:
+        if not isinstance(value, type):
+            raise ValueError(f"option {instance.name!r}: kind must be a class")
+        return
+    if value not in URI_KINDS:
+        raise ValueError(
+            f"option {instance.name!r}: kind must be one of str, int, float, bool "
+            "(or any class, for a keyword_only option)"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -31,6 +40,12 @@ class Option:
     ``str``; ``minimum``/``maximum`` bound numbers; ``check`` may reject a
     value with a message (return ``None`` when it is fine).  Booleans are
     written ``1/0``, ``true/false``, ``yes/no`` or ``on/off`` in URIs.
+
+    A ``keyword_only`` option takes a Python object that a URI cannot write
+    (``tls+``'s ``context``, an ``ssl.SSLContext``): its ``kind`` may be any
+    class, the value must be an instance of it, given as a keyword argument
+    to a verb; the same name in a URI query raises :class:`InvalidAddress`.
+    Such values are left out of the address's string form.
     """
 
     name: str = attrs.field(validator=attrs.validators.matches_re(r"[a-z][a-z0-9_]*"))
@@ -41,6 +56,7 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     check: Callable[[OptionValue], str | None] | None = attrs.field(default=None, eq=False)
+    keyword_only: bool = False
 
     def coerce(self, raw: object) -> OptionValue:
         """The typed value of ``raw`` (a URI string or a Python value).
@@ -69,6 +85,17 @@ class Option:
 
     def _convert(self, raw: object) -> OptionValue:
         kind_name = self.kind.__name__
+        if self.keyword_only:
+            if isinstance(raw, self.kind):
+                return raw
+            if isinstance(raw, str):
+                raise InvalidAddress(
+                    f"option {self.name} cannot be written in a URI: pass a {kind_name} "
+                    f"object as the keyword argument {self.name}=..."
+                )
+            raise InvalidAddress(
+                f"option {self.name}={raw!r} must be a {kind_name}, not {type(raw).__name__}"
+            )
         if self.kind is bool:
             if isinstance(raw, bool):
                 return raw

@@ -119,6 +119,12 @@ class LayerSpec:
     maps the inner claims to the layered ones.  ``wrap(channel, address,
     role)`` returns the layered channel; it owns ``channel`` from then on
     (closing the result closes it; if ``wrap`` raises, it closes it).
+    ``check_role(address, role)``, if given, returns why the layer cannot
+    play ``role`` with ``address`` (or ``None``): the verbs call it for each
+    role they will wrap (``connect`` the client, ``listen`` and ``bind`` the
+    server, ``pair`` both) before the transport opens anything, so that a
+    bad combination of options (a TLS server without a certificate) is
+    :class:`~anyipc.InvalidAddress` at once rather than a failure later.
     """
 
     name: str = attrs.field(validator=attrs.validators.matches_re(_SCHEME))
@@ -129,3 +135,4 @@ class LayerSpec:
     options: tuple[Option, ...] = attrs.field(
         default=(), converter=_option_tuple, validator=_check_options
     )
+    check_role: Callable[[Address, Role], str | None] | None = None

@@ -52,7 +52,7 @@ from anyipc._errors import (
 )
 from anyipc._readiness import READABLE, WRITABLE, wait_for_fd
 
-__all__ = ["SEND_BUFFER_OVERHEAD", "SeqpacketChannel"]
+__all__ = ["SEND_BUFFER_OVERHEAD", "SeqpacketChannel", "ensure_send_buffer"]
 
 SEND_BUFFER_OVERHEAD = 32  #: bytes of the send buffer Linux keeps back from one message
 _CREDENTIALS = socket.CMSG_SPACE(struct.calcsize("3i"))  # struct ucred: pid, uid, gid
@@ -80,7 +80,7 @@ class SeqpacketChannel(Channel):
         if sock.gettimeout() is not None:
             sock.settimeout(None)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        _ensure_send_buffer(sock, limit + SEND_BUFFER_OVERHEAD)
+        ensure_send_buffer(sock, limit + SEND_BUFFER_OVERHEAD)
         self._sock = sock
         super().__init__(capabilities, address=address, peer=peer)
         self._limit = limit
@@ -135,7 +135,7 @@ class SeqpacketChannel(Channel):
         self._sock.close()
 
 
-def _ensure_send_buffer(sock: socket.socket, needed: int) -> None:
+def ensure_send_buffer(sock: socket.socket, needed: int) -> None:
     """Raise the send buffer of ``sock`` to at least ``needed`` bytes, or say why it cannot be."""
     if sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) >= needed:
         return

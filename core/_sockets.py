@@ -268,9 +268,16 @@ def owned(
 
 
 def connect_stream(
-    family: int, target: str | bytes | tuple[Any, ...], deadline: Deadline, context: str
+    family: int,
+    target: str | bytes | tuple[Any, ...],
+    deadline: Deadline,
+    context: str,
+    *,
+    kind: int = socket.SOCK_STREAM,
 ) -> socket.socket:
     """A new non-blocking stream socket connected to ``target`` before ``deadline``.
+
+    ``kind`` may be ``SOCK_SEQPACKET`` (connected the same way) instead.
 
     A full AF_UNIX backlog (EAGAIN, which no poll event announces the end
     of) is retried every few milliseconds until the deadline.  Raises
@@ -278,7 +285,7 @@ def connect_stream(
     unreachable, :class:`~anyipc.PermissionDenied`, or :class:`Timeout`;
     ``context`` ("connect to tcp://...") starts the message.
     """
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, kind)
     try:
         sock.setblocking(False)
         while True:

@@ -18,6 +18,8 @@ pytest.register_assert_rewrite("anyipc.testing")
 
 #: URI -> its claims in words, filled by the suite's harness fixture
 CLAIMS = pytest.StashKey[dict[str, str]]()
+#: URI -> the share of a burst that arrived, for transports that may lose (B5)
+DELIVERY = pytest.StashKey[dict[str, str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,10 +48,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    """Say which claims the conformance suite held each transport to."""
+    """Say which claims the conformance suite held each transport to, and what lossy ones lost."""
     claims = config.stash.get(CLAIMS, {})
     if not claims:
         return
     terminalreporter.section("anyipc conformance: the claims checked")
     for uri, described in claims.items():
         terminalreporter.line(f"{uri}: {described}")
+    delivery = config.stash.get(DELIVERY, {})
+    if delivery:
+        terminalreporter.section("anyipc conformance: delivery by transports that may lose")
+        for uri, measured in delivery.items():
+            terminalreporter.line(f"{uri}: {measured}")

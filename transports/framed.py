@@ -45,7 +45,9 @@ Capabilities: ``boundaries`` MESSAGE and ``max_message_size`` from the
 option; everything else is the inner transport's.  Readiness: ``fileno()``
 and :func:`anyipc.wait` use the inner channel's descriptor (or its
 readiness), and a channel holding a complete frame already received is
-ready without it.  A readable descriptor may hold only part of a frame, so
+ready without it; ``poll_interval``, at which :func:`anyipc.wait`
+re-checks the channel, is the inner channel's (a ``tls+`` handshake in
+progress has one).  A readable descriptor may hold only part of a frame, so
 a ``recv`` after ``wait`` may still wait for the rest (give it a timeout).
 ``address`` and ``peer`` are the inner ones with the ``framed+`` prefix,
 and ``fds`` the inner channel's (the descriptors a child must inherit to
@@ -265,6 +267,15 @@ class FramedChannel(Channel):
             ) from None
 
     # -- readiness and closing -----------------------------------------------------
+    @property
+    def poll_interval(self) -> float | None:
+        """The inner channel's (a ``tls+`` handshake in progress asks for re-checks)."""
+        return self._inner.poll_interval
+
+    @poll_interval.setter
+    def poll_interval(self, value: float | None) -> None:  # Endpoint's is writable too
+        self._inner.poll_interval = value
+
     def _wait_fd(self) -> int | None:
         return None if self._inner.closed else self._inner._wait_fd()
 

@@ -15,8 +15,6 @@ Verbs: ``pair`` always; ``listen``/``connect`` when connection-oriented;
 
 from __future__ import annotations
 
-import itertools
-import random
 import threading
 import uuid
 from collections import deque
@@ -27,12 +25,13 @@ from anyipc._address import Address
 from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connection, Direction, Scope
 from anyipc._channel import Channel, Listener
 from anyipc._deadline import Deadline
-from anyipc._errors import AddressInUse, ConnectionLost, EndOfChannel, InvalidAddress, Timeout
+from anyipc._errors import AddressInUse, ConnectionLost, InvalidAddress, Timeout
 from anyipc._options import Option, OptionValue
 from anyipc._readiness import Watchers
 from anyipc._records import TransportSpec
-
-FAULTS = ("lose", "duplicate", "reorder", "corrupt", "split", "merge")
+from anyipc.transports._mem_faults import FAULTS, Faults
+from anyipc.transports._mem_names import NAMES
+from anyipc.transports._mem_queue import Queue
 
 OPTIONS = (
     Option(
@@ -146,133 +145,6 @@ def capabilities(address: Address) -> Capabilities:
     )
 
 
-class _Queue:
-    """One direction: items waiting to be received, with back-pressure and end state."""
-
-    def __init__(self, capacity: int, watchers: Watchers) -> None:
-        self.items: deque[tuple[bytes, str | None]] = deque()
-        self.size = 0
-        self.capacity = capacity
-        self.cond = threading.Condition()
-        self.ended = False  # the sender closed: EndOfChannel once drained
-        self.receiver_gone = False  # the receiver closed: sends fail
-        self.watchers = watchers
-
-    def wait_until(
-        self, ready: Callable[[], object], deadline: Deadline, what: str, closed: Callable[[], None]
-    ) -> None:
-        """Wait (holding ``cond``) until ``ready()``; Timeout, or ``closed()`` raises."""
-        while not ready():
-            closed()
-            if not self.cond.wait(deadline.remaining()) and deadline.expired():
-                if not ready():
-                    raise Timeout(f"{what} timed out")
-
-    def put(
-        self,
-        items: list[bytes],
-        sender: str | None,
-        deadline: Deadline,
-        closed: Callable[[], None],
-        merge: bool = False,
-    ) -> None:
-        """Queue ``items``; with ``merge``, glue the first to the last unreceived item."""
-        total = sum(map(len, items))
-        with self.cond:
-
-            def fits() -> bool:
-                return self.receiver_gone or not self.items or self.size + total <= self.capacity
-
-            self.wait_until(fits, deadline, "send", closed)
-            if self.receiver_gone:
-                raise ConnectionLost("the receiving end is closed")
-            if merge and self.items and items:
-                last, last_sender = self.items.pop()
-                items = [last + items[0], *items[1:]]
-                self.items.append((items[0], last_sender))
-                items = items[1:]
-            self.items.extend((item, sender) for item in items)
-            self.size += total
-            self.cond.notify_all()
-        self.watchers.notify()
-
-    def get(
-        self, deadline: Deadline, closed: Callable[[], None], chunk: bool
-    ) -> tuple[bytes, str | None]:
-        with self.cond:
-            self.wait_until(lambda: self.items or self.ended, deadline, "recv", closed)
-            if not self.items:
-                raise EndOfChannel("the peer closed the channel")
-            if chunk:  # stream: everything available, up to 64 KiB
-                parts: list[bytes] = []
-                taken = 0
-                while self.items and (not parts or taken + len(self.items[0][0]) <= 65536):
-                    data, _ = self.items.popleft()
-                    parts.append(data)
-                    taken += len(data)
-                item: tuple[bytes, str | None] = (b"".join(parts), None)
-            else:
-                item = self.items.popleft()
-            self.size -= len(item[0])
-            self.cond.notify_all()
-            return item
-
-    def end(self, *, sender: bool) -> None:
-        with self.cond:
-            if sender:
-                self.ended = True
-            else:
-                self.receiver_gone = True
-                self.items.clear()
-                self.size = 0
-            self.cond.notify_all()
-        self.watchers.notify()
-
-
-class _Faults:
-    """Applies the seeded faults to each outgoing message."""
-
-    def __init__(self, address: Address, stream_seed: int) -> None:
-        self.rates = _faults(address)
-        self.random = random.Random(_int(address, "seed") * 1_000_003 + stream_seed)
-        self.held: bytes | None = None  # a message overtaken by the next one
-
-    def hit(self, fault: str) -> bool:
-        rate = self.rates.get(fault, 0.0)
-        return rate > 0 and self.random.random() < rate
-
-    def apply(self, data: bytes) -> tuple[list[bytes], bool]:
-        """The messages to queue for ``data``, and whether to glue them to the last queued one."""
-        if not self.rates:
-            return [data], False
-        merge = self.hit("merge")
-        if self.hit("lose"):
-            return [], False
-        if self.hit("corrupt"):
-            if data:
-                index = self.random.randrange(len(data))
-                data = data[:index] + bytes([data[index] ^ 0xFF]) + data[index + 1 :]
-            else:
-                data = b"\x00"
-        out = [data]
-        if self.hit("split") and len(data) >= 2:
-            cut = self.random.randrange(1, len(data))
-            out = [data[:cut], data[cut:]]
-        if self.hit("duplicate"):
-            out = out + out
-        if self.held is not None:
-            out, self.held = out + [self.held], None
-        elif self.hit("reorder"):
-            self.held, out = out[-1], out[:-1]
-        return out, merge
-
-    def flush(self) -> list[bytes]:
-        """What is still held back, to be delivered before the end."""
-        rest = [] if self.held is None else [self.held]
-        self.held = None
-        return rest
-
-
 class MemChannel(Channel):
     """One end of an in-process channel."""
 
@@ -280,8 +152,8 @@ class MemChannel(Channel):
         self,
         address: Address,
         *,
-        inbox: _Queue | None,
-        outbox: _Queue | None,
+        inbox: Queue | None,
+        outbox: Queue | None,
         local: str | None,
         peer: str | None,
         stream_seed: int,
@@ -297,7 +169,7 @@ class MemChannel(Channel):
         )
         self._inbox = inbox
         self._outbox = outbox
-        self._faults = _Faults(address, stream_seed)
+        self._faults = Faults(_faults(address), _int(address, "seed"), stream_seed)
         self._stream = _opt(address, "boundaries") == "stream"
         self._on_close = on_close
         if inbox is not None:
@@ -306,7 +178,7 @@ class MemChannel(Channel):
     def _raise_if_closed(self) -> None:
         self._check_open()
 
-    def _deliver(self, box: _Queue, data: memoryview, deadline: Deadline) -> None:
+    def _deliver(self, box: Queue, data: memoryview, deadline: Deadline) -> None:
         items, merge = self._faults.apply(bytes(data))
         if items:
             box.put(items, self.address, deadline, self._raise_if_closed, merge)
@@ -327,7 +199,7 @@ class MemChannel(Channel):
 
     def _send_to(self, data: memoryview, address: str, deadline: Deadline) -> None:
         target = Address.parse_syntax(address)
-        box = _NAMES.inbox_of(target.location)
+        box = NAMES.inbox_of(target.location)
         if box is None:
             raise ConnectionLost(f"no mem:// endpoint is bound to {address!r}")
         self._deliver(box, data, deadline)
@@ -359,44 +231,6 @@ class MemChannel(Channel):
             self._on_close()
 
 
-class _Names:
-    """The process-wide table of mem:// names: listeners and bound endpoints."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._listeners: dict[str, MemListener] = {}
-        self._inboxes: dict[str, _Queue] = {}
-        self._counter = itertools.count(1)
-
-    def fresh(self, prefix: str) -> str:
-        return f"{prefix}-{next(self._counter)}"
-
-    def claim(self, name: str, owner: MemListener | _Queue) -> None:
-        with self._lock:
-            if name in self._listeners or name in self._inboxes:
-                raise AddressInUse(f"mem://{name} is already in use in this process")
-            if isinstance(owner, MemListener):
-                self._listeners[name] = owner
-            else:
-                self._inboxes[name] = owner
-
-    def release(self, name: str) -> None:
-        with self._lock:
-            self._listeners.pop(name, None)
-            self._inboxes.pop(name, None)
-
-    def listener(self, name: str) -> MemListener | None:
-        with self._lock:
-            return self._listeners.get(name)
-
-    def inbox_of(self, name: str) -> _Queue | None:
-        with self._lock:
-            return self._inboxes.get(name)
-
-
-_NAMES = _Names()
-
-
 def _uri(address: Address, name: str) -> str:
     return str(address.replace(location=name))
 
@@ -407,7 +241,7 @@ def _connected(
     """Two connected ends; with ``direction=simplex`` the first only sends."""
     capacity = _int(address, "capacity")
     simplex = _opt(address, "direction") == "simplex"
-    one, two = _Queue(capacity, Watchers()), _Queue(capacity, Watchers())
+    one, two = Queue(capacity, Watchers()), Queue(capacity, Watchers())
     a = MemChannel(
         address, inbox=None if simplex else two, outbox=one, local=first, peer=second, stream_seed=1
     )
@@ -426,7 +260,7 @@ def _connected(
 def pair(address: Address) -> tuple[Channel, Channel]:
     """Two connected in-process ends (connectionless: two bound endpoints that know each other)."""
     if _opt(address, "connection") == "connectionless":
-        first = bind(address.replace(location=_NAMES.fresh(address.location or "pair")))
+        first = bind(address.replace(location=NAMES.fresh(address.location or "pair")))
         second = connect(
             address.replace(location=Address.parse_syntax(first.address or "").location)
         )
@@ -438,13 +272,13 @@ class MemListener(Listener):
     """Accepts in-process connections on a mem:// name."""
 
     def __init__(self, address: Address) -> None:
-        self._name = address.location or _NAMES.fresh("listener")
+        self._name = address.location or NAMES.fresh("listener")
         self._template = address
         self._backlog: deque[MemChannel] = deque()
         self._cond = threading.Condition()
         super().__init__(capabilities(address), _uri(address, self._name))
         try:
-            _NAMES.claim(self._name, self)
+            NAMES.claim(self._name, self)
         except AddressInUse:
             self._closed = True  # nothing to release: the name was never ours
             raise
@@ -477,7 +311,7 @@ class MemListener(Listener):
             self._cond.notify_all()
 
     def _close(self) -> None:
-        _NAMES.release(self._name)
+        NAMES.release(self._name)
         with self._cond:
             pending, self._backlog = list(self._backlog), deque()
         for channel in pending:
@@ -497,9 +331,9 @@ def connect(address: Address) -> Channel:
             return MemChannel(
                 address, inbox=None, outbox=None, local=None, peer=str(address), stream_seed=3
             )
-        name = _NAMES.fresh("auto")
-        inbox = _Queue(_int(address, "capacity"), Watchers())
-        _NAMES.claim(name, inbox)
+        name = NAMES.fresh("auto")
+        inbox = Queue(_int(address, "capacity"), Watchers())
+        NAMES.claim(name, inbox)
         return MemChannel(
             address,
             inbox=inbox,
@@ -507,9 +341,9 @@ def connect(address: Address) -> Channel:
             local=_uri(address, name),
             peer=str(address),
             stream_seed=3,
-            on_close=lambda: _NAMES.release(name),
+            on_close=lambda: NAMES.release(name),
         )
-    listener = _NAMES.listener(address.location)
+    listener = NAMES.listener(address.location)
     if listener is None:
         raise ConnectionLost(f"nobody listens on mem://{address.location} in this process")
     client, server = _connected(address, None, str(address))
@@ -519,9 +353,9 @@ def connect(address: Address) -> Channel:
 
 def bind(address: Address) -> Channel:
     """A named connectionless endpoint that receives on ``mem://name``."""
-    name = address.location or _NAMES.fresh("bound")
-    inbox = _Queue(_int(address, "capacity"), Watchers())
-    _NAMES.claim(name, inbox)
+    name = address.location or NAMES.fresh("bound")
+    inbox = Queue(_int(address, "capacity"), Watchers())
+    NAMES.claim(name, inbox)
     return MemChannel(
         address,
         inbox=inbox,
@@ -530,7 +364,7 @@ def bind(address: Address) -> Channel:
         peer=None,
         stream_seed=4,
         can_send=_opt(address, "direction") != "simplex",
-        on_close=lambda: _NAMES.release(name),
+        on_close=lambda: NAMES.release(name),
     )
 
 

@@ -101,7 +101,6 @@ from __future__ import annotations
 
 import errno
 import os
-import struct
 import uuid
 
 import posix_ipc
@@ -110,24 +109,18 @@ from anyipc import hookimpl
 from anyipc._address import Address
 from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connection, Direction, Scope
 from anyipc._channel import Channel
-from anyipc._deadline import Deadline
 from anyipc._errors import (
     AddressInUse,
     ConnectionLost,
     InvalidAddress,
-    IPCError,
     PermissionDenied,
-    Timeout,
-    TransportUnavailable,
     map_os_error,
 )
-from anyipc._limits import at_most_sysctl, rlimit_msgqueue, sysctl
+from anyipc._limits import at_most_sysctl, rlimit_msgqueue
 from anyipc._options import Option
 from anyipc._owner import OwnerLock, lock_path, mode_bits, mode_option, owner_alive
-from anyipc._readiness import READABLE, WRITABLE, wait_for_fd
 from anyipc._records import TransportSpec
 from anyipc._senders import (
-    SURVEY_S,
     Enrolment,
     Roster,
     end_option,
@@ -135,12 +128,17 @@ from anyipc._senders import (
     remove_roster,
     roster_path,
 )
+from anyipc.transports._posixmq_channel import PosixMQChannel
+from anyipc.transports._posixmq_limits import (
+    KERNEL_BYTES_PER_MESSAGE,
+    create_error,
+    kernel_bytes,
+    kernel_default,
+    os_error,
+)
 
 SCHEME = "posixmq"
 NAME_MAX = 255
-#: the kernel's bookkeeping per message (struct msg_msg and a priority tree node: 12 words)
-KERNEL_BYTES_PER_MESSAGE = 12 * struct.calcsize("P")
-RECHECK_S = 0.5  #: how often a send blocked on a full queue checks that the receiver exists
 
 CAPABILITIES = Capabilities(
     direction=Direction.SIMPLEX,
@@ -186,34 +184,17 @@ PRIORITY = Option(
 END = end_option()
 OPTIONS = (MODE, MAX_MESSAGES, MAX_MESSAGE_SIZE, PRIORITY, END)
 
-# posix_ipc reports these mq_open errors as OSError without an errno: recognise its wording.
-_ERRNO_OF_TEXT = {
-    "Insufficient space for a new queue": errno.ENOSPC,
-    "This process already has the maximum number of files open": errno.EMFILE,
-    "The system limit on the total number of open files has been reached": errno.ENFILE,
-}
-
-
-def _kernel_default(name: str, fallback: int) -> int:
-    value = sysctl(name, "").value
-    return fallback if value is None else value
-
 
 def _shape(address: Address) -> tuple[int, int]:
     """The queue's (max_messages, max_message_size): the options, or the kernel's defaults."""
     messages = address.get(MAX_MESSAGES)
     size = address.get(MAX_MESSAGE_SIZE)
     if messages is None:
-        messages = _kernel_default("fs.mqueue.msg_default", 10)
+        messages = kernel_default("fs.mqueue.msg_default", 10)
     if size is None:
-        size = _kernel_default("fs.mqueue.msgsize_default", 8192)
+        size = kernel_default("fs.mqueue.msgsize_default", 8192)
     assert isinstance(messages, int) and isinstance(size, int)
     return messages, size
-
-
-def kernel_bytes(messages: int, size: int) -> int:
-    """What a queue of this shape takes from its creator's ``RLIMIT_MSGQUEUE``."""
-    return messages * (size + KERNEL_BYTES_PER_MESSAGE)
 
 
 def capabilities(address: Address) -> Capabilities:
@@ -245,148 +226,6 @@ def _uri(name: str, *, following: bool = False) -> str:
 
 def _fresh_name() -> str:
     return f"anyipc-{os.getpid()}-{uuid.uuid4().hex}"
-
-
-class PosixMQChannel(Channel):
-    """One end of a POSIX message queue: the binder's receiving end, or a sending end.
-
-    The queue descriptor is non-blocking; waits poll it together with the
-    waker, so ``close()`` from another thread ends them.  See the module
-    docstring for the semantics.
-    """
-
-    def __init__(
-        self,
-        queue: posix_ipc.MessageQueue,
-        capabilities: Capabilities,
-        *,
-        name: str,
-        owner: OwnerLock | None,
-        priority: int = 0,
-        roster: Roster | None = None,
-        enrolment: Enrolment | None = None,
-    ) -> None:
-        self._queue = queue
-        self._mqd: int = queue.mqd
-        self._inode = os.fstat(self._mqd).st_ino
-        self._name = name
-        self._owner = owner
-        self._priority = priority
-        self._roster = roster
-        self._enrolment = enrolment
-        receiving = owner is not None
-        super().__init__(
-            capabilities,
-            address=_uri(name, following=capabilities.reports_end) if receiving else None,
-            peer=None if receiving else _uri(name, following=capabilities.reports_end),
-            can_send=not receiving,
-            can_recv=receiving,
-        )
-        if roster is not None:
-            self.poll_interval = SURVEY_S
-
-    def _recv(self, deadline: Deadline) -> bytes:
-        while True:
-            message = self._take()
-            if message is not None:
-                return message
-            if self._roster is None:
-                wait_for_fd(self._mqd, READABLE, deadline, self._waker, "recv")
-                continue
-            survey = self._roster.survey()
-            if survey.ended:
-                message = self._take()  # what the last senders sent before they went
-                if message is not None:
-                    return message
-                self._roster.report_end()
-                raise survey.end_error(f"recv on {self.address}")
-            self._wait_a_while(deadline, READABLE, SURVEY_S, "recv timed out")
-
-    def _take(self) -> bytes | None:
-        """The next message, or ``None`` when the queue is empty."""
-        try:
-            message: bytes = self._queue.receive()[0]
-        except posix_ipc.BusyError:
-            return None
-        return message
-
-    def _ready(self) -> bool:
-        if self._roster is None or self._closed:
-            return False
-        survey = self._roster.survey()
-        return survey.ended  # recv will report the end (or take what is left first)
-
-    def _send(self, data: memoryview, deadline: Deadline) -> None:
-        while True:
-            try:
-                self._queue.send(data, priority=self._priority)
-            except posix_ipc.BusyError:
-                self._wait_for_room(deadline)
-                continue
-            return
-
-    def _wait_for_room(self, deadline: Deadline) -> None:
-        """Wait (a slice at a time) until the full queue has room, or the receiver is gone."""
-        gone = self._receiver_gone()
-        if gone:
-            raise ConnectionLost(f"send to {self.peer}: {gone}")
-        self._wait_a_while(
-            deadline, WRITABLE, RECHECK_S, f"send to {self.peer} timed out: the queue stayed full"
-        )
-
-    def _wait_a_while(self, deadline: Deadline, events: int, most: float, timed_out: str) -> None:
-        """Wait until the queue polls ``events``, at most ``most`` seconds or until ``deadline``.
-
-        Raises :class:`~anyipc.Timeout` (``timed_out``) once the deadline has passed.
-        """
-        left = deadline.remaining()
-        step = Deadline(most if left is None else min(left, most))
-        try:
-            wait_for_fd(self._mqd, events, step, self._waker, "wait")
-        except Timeout:
-            if deadline.expired():
-                raise Timeout(timed_out) from None
-
-    def _receiver_gone(self) -> str | None:
-        """Why nobody will ever receive from this queue again, or ``None``."""
-        if owner_alive(lock_path(SCHEME, self._name)) is False:
-            return "its owner died, so nobody receives"
-        if not self._still_named():
-            return "the receiver closed (the queue was removed)"
-        return None
-
-    def _still_named(self) -> bool:
-        """True when the name still names this queue (or when that cannot be checked)."""
-        try:
-            probe = posix_ipc.MessageQueue(
-                "/" + self._name, read=self.can_recv, write=self.can_send
-            )
-        except posix_ipc.ExistentialError:
-            return False
-        except (posix_ipc.Error, OSError):
-            return True  # no permission or no descriptor left: assume it is
-        try:
-            return bool(os.fstat(probe.mqd).st_ino == self._inode)
-        finally:
-            probe.close()
-
-    def _wait_fd(self) -> int | None:
-        return self._mqd if self.can_recv else None
-
-    def _close(self) -> None:
-        try:
-            if self._owner is not None and self._owner.mine and self._still_named():
-                posix_ipc.unlink_message_queue("/" + self._name)
-        except posix_ipc.Error:
-            pass  # removed by someone else meanwhile
-        finally:
-            self._queue.close()
-            if self._enrolment is not None:
-                self._enrolment.withdraw()
-            if self._roster is not None and self._owner is not None and self._owner.mine:
-                self._roster.remove()
-            if self._owner is not None:
-                self._owner.release()
 
 
 def bind(address: Address) -> Channel:
@@ -426,7 +265,15 @@ def bind(address: Address) -> Channel:
                 f"{context}: a queue of that name exists and anyipc did not create it "
                 "(no owner file); it is left alone",
             )
-        return PosixMQChannel(queue, capabilities(address), name=name, owner=lock, roster=roster)
+        return PosixMQChannel(
+            queue,
+            capabilities(address),
+            name=name,
+            uri=_uri(name, following=follows_senders(address)),
+            owner_file=lock.path,
+            owner=lock,
+            roster=roster,
+        )
     except BaseException:
         if roster is not None:
             roster.remove()
@@ -463,7 +310,7 @@ def _create(
     except posix_ipc.ExistentialError:
         return None
     except (posix_ipc.Error, OSError, ValueError) as exc:
-        raise _create_error(exc, context, messages, size) from exc
+        raise create_error(exc, context, messages, size) from exc
     try:
         os.fchmod(queue.mqd, mode)  # mq_open applied the umask: restore the bits it took
         queue.block = False
@@ -474,56 +321,6 @@ def _create(
             raise map_os_error(exc, context) from exc
         raise
     return queue
-
-
-def _create_error(exc: Exception, context: str, messages: int, size: int) -> IPCError:
-    """The anyipc error for ``mq_open(O_CREAT)`` failing with ``exc``."""
-    if isinstance(exc, posix_ipc.PermissionsError):
-        return PermissionDenied(errno.EACCES, f"{context}: permission denied")
-    if isinstance(exc, ValueError):  # EINVAL: the kernel refused the shape
-        limits = [sysctl("fs.mqueue.msg_max", "messages"), sysctl("fs.mqueue.msgsize_max", "bytes")]
-        return InvalidAddress(
-            f"{context}: the kernel refused a queue of {messages} messages of {size} bytes "
-            f"({', '.join(limit.describe() for limit in limits)})"
-        )
-    code = _errno(exc)
-    if code == errno.ENOSPC:
-        limit = sysctl("fs.mqueue.queues_max", "queues")
-        return TransportUnavailable(
-            f"{context}: the system has as many POSIX message queues as it allows, "
-            f"{limit.describe()}; remove unused ones, or {limit.how_to_raise}"
-        )
-    if code == errno.EMFILE and _descriptor_left():
-        budget = rlimit_msgqueue()
-        return TransportUnavailable(
-            f"{context}: this queue needs {kernel_bytes(messages, size)} bytes of kernel "
-            f"memory ({messages} messages of {size} + {KERNEL_BYTES_PER_MESSAGE} bytes), and "
-            f"the queues this user (uid {os.getuid()}) created earlier, in any process, already "
-            f"hold the rest of {budget.describe()}; close or unlink some, bind smaller queues "
-            f"(max_messages, max_message_size), or {budget.how_to_raise}"
-        )
-    return _os_error(exc, context)
-
-
-def _errno(exc: Exception) -> int | None:
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return exc.errno
-    return _ERRNO_OF_TEXT.get(str(exc))
-
-
-def _os_error(exc: Exception, context: str) -> IPCError:
-    code = _errno(exc)
-    return map_os_error(OSError(code, str(exc)) if code else OSError(str(exc)), context)
-
-
-def _descriptor_left() -> bool:
-    """True when this process can still open a descriptor (so EMFILE meant something else)."""
-    try:
-        fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    os.close(fd)
-    return True
 
 
 def connect(address: Address) -> Channel:
@@ -545,9 +342,10 @@ def connect(address: Address) -> Channel:
     except posix_ipc.PermissionsError as exc:
         raise PermissionDenied(errno.EACCES, f"{context}: permission denied") from exc
     except (posix_ipc.Error, OSError) as exc:
-        raise _os_error(exc, context) from exc
+        raise os_error(exc, context) from exc
+    owner_file = lock_path(SCHEME, name)
     try:
-        if owner_alive(lock_path(SCHEME, name)) is False:
+        if owner_alive(owner_file) is False:
             raise ConnectionLost(
                 f"{context}: its owner died, so nobody receives (the next bind of this name "
                 "removes the queue)"
@@ -568,6 +366,8 @@ def connect(address: Address) -> Channel:
             queue,
             CAPABILITIES.evolve(max_message_size=size, reports_end=follows_senders(address)),
             name=name,
+            uri=_uri(name, following=follows_senders(address)),
+            owner_file=owner_file,
             owner=None,
             priority=priority,
             enrolment=Enrolment.enrol(roster_path(SCHEME, name)),

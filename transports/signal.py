@@ -112,96 +112,35 @@ are lost.
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
-import struct
-import threading
-import time
-import warnings
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
-
-import attrs
 
 from anyipc import hookimpl
 from anyipc._address import Address
 from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connection, Direction, Scope
 from anyipc._channel import Channel
-from anyipc._deadline import Deadline
-from anyipc._errors import (
-    AddressInUse,
-    ChannelClosed,
-    InvalidAddress,
-    NotSupported,
-    Timeout,
-    TransportUnavailable,
-    map_os_error,
-)
+from anyipc._errors import InvalidAddress
 from anyipc._options import Option, OptionValue
-from anyipc._readiness import READABLE, wait_for_fd
 from anyipc._records import TransportSpec
-from anyipc._signalfd import (
-    SigInfo,
-    open_signalfd,
-    pending_limit,
-    read_siginfo,
-    sigqueue,
-    threads_not_blocking,
-    unavailable,
+from anyipc._signalfd import unavailable
+from anyipc.transports._signal_addresses import check_location, pid_of, process_uri, verbs_for
+from anyipc.transports._signal_messages import (
+    NAMES,
+    VALUE,
+    Codec,
+    NameCodec,
+    ValueCodec,
+    parse_signals,
 )
+from anyipc.transports._signal_receiver import Binding, SignalReceiver
+from anyipc.transports._signal_sender import SignalSender, kill
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-PID_MAX_LIMIT = 4_194_304  #: the largest pid Linux can have (``PID_MAX_LIMIT`` on 64-bit)
 _RT_SPAN = signal.SIGRTMAX - signal.SIGRTMIN
-_VALUE = struct.Struct(">i")
-_MAX_PAUSE = 0.05  #: longest wait between two tries of a send whose queue is full
-_THREAD_GRACE = 0.1  #: how long bind lets a thread that does not block the signals finish
-
-_NOT_MESSAGES = {
-    signal.SIGKILL: "it cannot be caught or blocked",
-    signal.SIGSTOP: "it cannot be caught or blocked",
-    **dict.fromkeys(
-        (
-            signal.SIGSEGV,
-            signal.SIGBUS,
-            signal.SIGFPE,
-            signal.SIGILL,
-            signal.SIGTRAP,
-            signal.SIGSYS,
-        ),
-        "it reports faults: blocking it cannot stop a real fault and would bypass its handler",
-    ),
-}
-#: the standard signals a channel can carry, by canonical name
-NAMES = {
-    sig.name: sig for sig in signal.Signals if sig < signal.SIGRTMIN and sig not in _NOT_MESSAGES
-}
 DEFAULT_SIGNALS = "USR1,USR2"
-
-
-def _signal_name(signo: int) -> str:
-    if signo >= signal.SIGRTMIN:
-        return f"SIGRTMIN+{signo - signal.SIGRTMIN}"
-    return signal.Signals(signo).name
-
-
-def parse_signals(text: str) -> tuple[signal.Signals, ...]:
-    """The signals a ``signals`` option names, by number; ``ValueError`` saying what is wrong."""
-    found = set()
-    for item in text.split(","):
-        name = item.upper() if item.upper().startswith("SIG") else f"SIG{item.upper()}"
-        member = signal.Signals.__members__.get(name)
-        if member is None:
-            raise ValueError(f"{item!r} is not a signal name")
-        if member >= signal.SIGRTMIN:
-            raise ValueError(f"{member.name} is a real-time signal: use mode=rt (option rtsig)")
-        if member in _NOT_MESSAGES:
-            raise ValueError(f"{member.name} cannot be a message: {_NOT_MESSAGES[member]}")
-        found.add(member)
-    return tuple(sorted(found))
 
 
 def _check_signals(value: OptionValue) -> str | None:
@@ -238,56 +177,7 @@ RTSIG = Option(
 OPTIONS = (MODE, SIGNALS, RTSIG)
 
 
-# -- messages ---------------------------------------------------------------------------------
-@attrs.frozen
-class _Names:
-    """mode=classic: a message is a signal's name."""
-
-    signals: tuple[signal.Signals, ...]
-
-    queued = False
-
-    @property
-    def max_size(self) -> int:
-        return max(len(sig.name) for sig in self.signals)
-
-    def encode(self, data: bytes) -> tuple[int, int]:
-        for sig in self.signals:
-            if data == sig.name.encode():
-                return sig, 0
-        allowed = ", ".join(sig.name for sig in self.signals)
-        raise ValueError(f"{data[:24]!r} is not a message of this channel: it carries {allowed}")
-
-    def decode(self, info: SigInfo) -> bytes:
-        return signal.Signals(info.signo).name.encode()
-
-
-@attrs.frozen
-class _Values:
-    """mode=rt: a message is the 4-byte big-endian value one real-time signal carries."""
-
-    signo: int
-
-    queued = True
-    max_size = _VALUE.size
-
-    @property
-    def signals(self) -> tuple[int, ...]:
-        return (self.signo,)
-
-    def encode(self, data: bytes) -> tuple[int, int]:
-        if len(data) != _VALUE.size:
-            raise ValueError(
-                f"a signal:// rt message is exactly {_VALUE.size} bytes "
-                f"(a big-endian 32-bit value), not {len(data)}"
-            )
-        return self.signo, _VALUE.unpack(data)[0]
-
-    def decode(self, info: SigInfo) -> bytes:
-        return _VALUE.pack(info.value)
-
-
-def _codec(address: Address) -> _Names | _Values:
+def _codec(address: Address) -> Codec:
     given = address.query
     if address.get(MODE) == "rt":
         if SIGNALS.name in given:
@@ -297,10 +187,10 @@ def _codec(address: Address) -> _Names | _Values:
             )
         offset = address.get(RTSIG)
         assert isinstance(offset, int)
-        return _Values(signal.SIGRTMIN + offset)
+        return ValueCodec(signal.SIGRTMIN + offset)
     if RTSIG.name in given:
         raise InvalidAddress("signal://: option rtsig is for mode=rt")
-    return _Names(parse_signals(str(address.get(SIGNALS))))
+    return NameCodec(parse_signals(str(address.get(SIGNALS))))
 
 
 _COMMON = Capabilities(
@@ -330,103 +220,8 @@ def messages(address: Address) -> SearchStrategy[bytes]:
     from hypothesis import strategies as st
 
     if address.get(MODE) == "rt":
-        return st.binary(min_size=_VALUE.size, max_size=_VALUE.size)
+        return st.binary(min_size=VALUE.size, max_size=VALUE.size)
     return st.sampled_from([sig.name.encode() for sig in parse_signals(str(address.get(SIGNALS)))])
-
-
-# -- addresses -------------------------------------------------------------------------------
-def _check_location(location: str) -> str | None:
-    if location == "self":
-        return None
-    if not location.isascii() or not location.isdigit() or location.startswith("0"):
-        return (
-            f"{location!r} is not a process: write signal://PID (a positive decimal number) "
-            "or signal://self"
-        )
-    if int(location) > PID_MAX_LIMIT:
-        return f"{location} is above the largest pid Linux can have ({PID_MAX_LIMIT})"
-    return None
-
-
-def _pid(location: str) -> int:
-    return os.getpid() if location == "self" else int(location)
-
-
-def _process_uri(pid: int) -> str:
-    return f"signal://{pid}"
-
-
-def _verbs_for(address: Address) -> tuple[str, ...]:
-    if _pid(address.location) == os.getpid():
-        return ("connect", "bind")
-    return ("connect",)
-
-
-def _target(uri: str) -> int:
-    """The pid a ``send_to`` address names."""
-    address = Address.parse(uri)
-    if address.scheme != "signal" or address.layers or address.options:
-        raise InvalidAddress(
-            f"send_to needs signal://PID or signal://self without options (the mode and "
-            f"signals are this channel's), not {uri!r}"
-        )
-    return _pid(address.location)
-
-
-# -- sending ---------------------------------------------------------------------------------
-def _kill(pid: int, signo: int, context: str) -> None:
-    """``kill(pid, signo)`` (0: only check that ``pid`` may be signalled), errors mapped."""
-    try:
-        os.kill(pid, signo)
-    except OSError as exc:
-        raise map_os_error(exc, context) from exc
-
-
-class SignalSender(Channel):
-    """The sending end: ``send`` signals the process named at connect, ``send_to`` any."""
-
-    def __init__(self, capabilities: Capabilities, codec: _Names | _Values, pid: int) -> None:
-        super().__init__(capabilities, peer=_process_uri(pid), can_recv=False)
-        self._codec = codec
-        self._pid = pid
-        self._closing = threading.Event()
-
-    def _send(self, data: memoryview, deadline: Deadline) -> None:
-        self._deliver(self._pid, data, deadline)
-
-    def _send_to(self, data: memoryview, address: str, deadline: Deadline) -> None:
-        self._deliver(_target(address), data, deadline)
-
-    def _recv(self, deadline: Deadline) -> bytes:
-        raise NotSupported("a signal://PID channel sends; bind signal://self to receive")
-
-    def _interrupt(self) -> None:
-        self._closing.set()
-
-    def _deliver(self, pid: int, data: memoryview, deadline: Deadline) -> None:
-        signo, value = self._codec.encode(data.tobytes())
-        context = f"send {_signal_name(signo)} to {_process_uri(pid)}"
-        if not self._codec.queued:
-            _kill(pid, signo, context)
-            return
-        pause = 0.001
-        while True:
-            try:
-                sigqueue(pid, signo, value)
-                return
-            except OSError as exc:
-                if exc.errno != errno.EAGAIN:
-                    raise map_os_error(exc, context) from exc
-            if deadline.expired():
-                raise Timeout(
-                    f"{context} timed out: that process's queue of pending signals stayed full "
-                    f"(its RLIMIT_SIGPENDING is {pending_limit(pid)}, counted over all pending "
-                    "signals of its user)"
-                )
-            left = deadline.remaining()
-            if self._closing.wait(pause if left is None else min(pause, left)):
-                raise ChannelClosed(f"{self!r} was closed during the send")
-            pause = min(pause * 2, _MAX_PAUSE)
 
 
 def connect(address: Address) -> Channel:
@@ -435,129 +230,9 @@ def connect(address: Address) -> Channel:
     Raises :class:`~anyipc.ConnectionLost` when the process does not exist and
     :class:`~anyipc.PermissionDenied` when this process may not signal it.
     """
-    pid = _pid(address.location)
-    _kill(pid, 0, f"connect to {_process_uri(pid)}")
+    pid = pid_of(address.location)
+    kill(pid, 0, f"connect to {process_uri(pid)}")
     return SignalSender(capabilities(address), _codec(address), pid)
-
-
-# -- receiving -------------------------------------------------------------------------------
-_CLAIMS: dict[int, _Binding] = {}  # signal number -> the open binding that receives it
-_CLAIMS_LOCK = threading.Lock()
-
-
-def _names(signals: Iterable[int]) -> str:
-    return ", ".join(_signal_name(signo) for signo in sorted(signals))
-
-
-def _thread_names(tids: list[int]) -> str:
-    by_tid = {thread.native_id: thread.name for thread in threading.enumerate()}
-    return ", ".join(
-        f"thread {by_tid[tid]!r} (tid {tid})" if tid in by_tid else f"thread {tid}" for tid in tids
-    )
-
-
-class _Binding:
-    """This process's claim on some signals: blocked in the binding thread, read by a signalfd."""
-
-    def __init__(self, signals: frozenset[int], context: str) -> None:
-        with _CLAIMS_LOCK:
-            taken = signals & _CLAIMS.keys()
-            if taken:
-                raise AddressInUse(
-                    errno.EADDRINUSE,
-                    f"{context}: {_names(taken)} already received by another open "
-                    "signal://self channel of this process",
-                )
-            before = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-            self.signals = signals
-            self.added = signals - {int(sig) for sig in before}
-            self.thread = threading.get_ident()
-            try:
-                self._check_threads(context)
-                self.fd = open_signalfd(signals)
-            except OSError as exc:
-                self._unblock()
-                raise map_os_error(exc, context) from exc
-            except BaseException:
-                self._unblock()
-                raise
-            for signo in signals:
-                _CLAIMS[signo] = self
-
-    def _check_threads(self, context: str) -> None:
-        # A thread that just ended (joined, say) may be listed a moment longer, as the C
-        # library finishes it: only a thread still there after _THREAD_GRACE counts.
-        give_up = time.monotonic() + _THREAD_GRACE
-        try:
-            lax = threads_not_blocking(self.signals)
-            while lax and time.monotonic() < give_up:
-                time.sleep(0.002)
-                lax = threads_not_blocking(self.signals)
-        except OSError as exc:
-            raise TransportUnavailable(
-                f"{context}: cannot read the signal masks of this process's threads "
-                f"in /proc/self/task ({exc})"
-            ) from exc
-        if lax:
-            raise TransportUnavailable(
-                f"{context}: {_thread_names(lax)} {'does' if len(lax) == 1 else 'do'} not "
-                f"block {_names(self.signals)}, "
-                "so the kernel may deliver them there instead of to this channel (by default "
-                "killing the process). Bind signal://self before starting threads, or block "
-                "the signals (signal.pthread_sigmask) in each thread before it starts others"
-            )
-
-    def _unblock(self) -> None:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, self.added)
-
-    def release(self) -> None:
-        """Discard what is pending, close the descriptor, restore the binding thread's mask."""
-        with _CLAIMS_LOCK:
-            while read_siginfo(self.fd) is not None:
-                pass
-            os.close(self.fd)
-            if threading.get_ident() == self.thread:
-                self._unblock()
-            elif self.added:
-                warnings.warn(
-                    f"signal://self closed from another thread than the one that bound it: "
-                    f"{_names(self.added)} stay blocked in that thread; close it there, or "
-                    "unblock them there with signal.pthread_sigmask(signal.SIG_UNBLOCK, ...)",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-            for signo in self.signals:
-                del _CLAIMS[signo]
-
-
-class SignalReceiver(Channel):
-    """The receiving end: the signals of this process that its address names."""
-
-    def __init__(
-        self, capabilities: Capabilities, codec: _Names | _Values, address: str, binding: _Binding
-    ) -> None:
-        super().__init__(capabilities, address=address, can_send=False)
-        self._codec = codec
-        self._binding = binding
-
-    def _send(self, data: memoryview, deadline: Deadline) -> None:
-        raise NotSupported("signal://self receives; connect to signal://PID to send")
-
-    def _recv(self, deadline: Deadline) -> bytes:
-        return self._recv_from(deadline)[0]
-
-    def _recv_from(self, deadline: Deadline) -> tuple[bytes, str]:
-        while True:
-            info = read_siginfo(self._binding.fd)
-            if info is not None:
-                return self._codec.decode(info), _process_uri(info.pid)
-            wait_for_fd(self._binding.fd, READABLE, deadline, self._waker, "recv on signal://self")
-
-    def _wait_fd(self) -> int:
-        return self._binding.fd
-
-    def _close(self) -> None:
-        self._binding.release()
 
 
 def bind(address: Address) -> Channel:
@@ -569,7 +244,7 @@ def bind(address: Address) -> Channel:
     """
     codec = _codec(address)
     name = str(address.replace(location=str(os.getpid())))
-    binding = _Binding(frozenset(int(signo) for signo in codec.signals), f"bind {name}")
+    binding = Binding(frozenset(int(signo) for signo in codec.signals), f"bind {name}")
     return SignalReceiver(capabilities(address), codec, name, binding)
 
 
@@ -580,13 +255,13 @@ def anyipc_transports() -> list[TransportSpec]:
             scheme="signal",
             description="Unix signals: names (classic, may merge) or queued 32-bit values (rt)",
             capabilities=capabilities,
-            check_location=_check_location,
+            check_location=check_location,
             test_address=lambda: "signal://self",
             options=OPTIONS,
             connect=connect,
             bind=bind,
             available=unavailable,
             message_strategy=messages,
-            verbs_for=_verbs_for,
+            verbs_for=verbs_for,
         )
     ]

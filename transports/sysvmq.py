@@ -96,10 +96,7 @@ listed by ``ipcs -q`` and ``/proc/sysvipc/msg``.
 from __future__ import annotations
 
 import errno
-import re
 import secrets
-import threading
-import time
 
 import sysv_ipc
 
@@ -107,23 +104,12 @@ from anyipc import hookimpl
 from anyipc._address import Address
 from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connection, Direction, Scope
 from anyipc._channel import Channel
-from anyipc._deadline import Deadline
-from anyipc._errors import (
-    AddressInUse,
-    ChannelClosed,
-    ConnectionLost,
-    InvalidAddress,
-    PermissionDenied,
-    Timeout,
-    TransportUnavailable,
-    map_os_error,
-)
-from anyipc._limits import at_most_sysctl, sysctl
+from anyipc._errors import AddressInUse, ConnectionLost, InvalidAddress, PermissionDenied
+from anyipc._limits import at_most_sysctl
 from anyipc._options import Option, OptionValue
 from anyipc._owner import OwnerLock, lock_path, mode_bits, mode_option, owner_alive
 from anyipc._records import TransportSpec
 from anyipc._senders import (
-    SURVEY_S,
     Enrolment,
     Roster,
     end_option,
@@ -131,17 +117,22 @@ from anyipc._senders import (
     remove_roster,
     roster_path,
 )
+from anyipc.transports._sysvmq_channel import SysvMQChannel
+from anyipc.transports._sysvmq_kernel import (
+    DEFAULT_MSGMAX,
+    KEY_MAX,
+    check_location,
+    create,
+    message_limit,
+    msgmax,
+    msgmnb,
+    parse_key,
+    signed,
+)
 
 SCHEME = "sysvmq"
-KEY_MAX = 0xFFFFFFFF
 TYPE_MAX = 2**31 - 1  #: sysv_ipc passes the type as a C int
-DEFAULT_MSGMAX = 8192  #: Linux's kernel.msgmax, used where /proc/sys cannot be read
-DEFAULT_MSGMNB = 16384  #: Linux's kernel.msgmnb
-FIRST_NAP_S = 0.0001  #: the first sleep of a wait; it doubles up to LAST_NAP_S
-LAST_NAP_S = 0.005
-RECHECK_S = 0.5  #: how often a send blocked on a full queue checks that the owner lives
 _RANDOM_KEY_ATTEMPTS = 16
-_KEY = re.compile(r"(0[xX][0-9a-fA-F]{1,8}|[0-9]{1,10})\Z")
 
 CAPABILITIES = Capabilities(
     direction=Direction.SIMPLEX,
@@ -192,39 +183,6 @@ END = end_option()
 OPTIONS = (MODE, TYPE, CREATE, MAX_MESSAGE_SIZE, QUEUE_BYTES, END)
 
 
-def _check_location(location: str) -> str | None:
-    if not location:
-        return None  # bind picks a random key
-    if not _KEY.match(location):
-        return (
-            f"{location!r} is not a key: write a number, decimal or 0x-hex as ipcs shows it "
-            "(e.g. sysvmq://0x1234abcd)"
-        )
-    key = _key(location)
-    if key == 0:
-        return (
-            "key 0 is IPC_PRIVATE, which no other process can open; "
-            "leave the key out (sysvmq://) for a fresh random one"
-        )
-    if key > KEY_MAX:
-        return f"a key is 32 bits: at most {KEY_MAX:#x}"
-    return None
-
-
-def _key(location: str) -> int:
-    return int(location, 16) if location[:2].lower() == "0x" else int(location, 10)
-
-
-def _signed(key: int) -> int:
-    """``key`` as the C ``key_t`` (a signed 32-bit int) that sysv_ipc passes to msgget."""
-    return key - (1 << 32) if key >= 1 << 31 else key
-
-
-def _msgmax() -> int:
-    value = sysctl("kernel.msgmax", "bytes").value
-    return DEFAULT_MSGMAX if value is None else value
-
-
 def _int_option(address: Address, option: Option) -> int | None:
     value = address.get(option)
     assert value is None or isinstance(value, int)
@@ -234,17 +192,12 @@ def _int_option(address: Address, option: Option) -> int | None:
 def _largest(address: Address, queue_bytes: int) -> int:
     """The largest message for ``address`` on a queue holding ``queue_bytes``."""
     wanted = _int_option(address, MAX_MESSAGE_SIZE)
-    return min(_msgmax() if wanted is None else wanted, queue_bytes)
-
-
-def _msgmnb() -> int:
-    value = sysctl("kernel.msgmnb", "bytes").value
-    return DEFAULT_MSGMNB if value is None else value
+    return min(msgmax() if wanted is None else wanted, queue_bytes)
 
 
 def _queue_bytes(address: Address) -> int:
     given = _int_option(address, QUEUE_BYTES)
-    return _msgmnb() if given is None else given
+    return msgmnb() if given is None else given
 
 
 def capabilities(address: Address) -> Capabilities:
@@ -279,146 +232,6 @@ def _lock_path(key: int) -> str:
 
 def _roster_path(key: int) -> str:
     return roster_path(SCHEME, f"{key:08x}")
-
-
-class SysvMQChannel(Channel):
-    """One end of a SysV message queue: a receiving end (owner or not) or a sending end.
-
-    See the module docstring for the semantics, waiting and ``wait``.
-    """
-
-    def __init__(
-        self,
-        queue: sysv_ipc.MessageQueue,
-        capabilities: Capabilities,
-        *,
-        key: int,
-        uri: str,
-        kind: int,
-        receiving: bool,
-        owner: OwnerLock | None = None,
-        roster: Roster | None = None,
-        enrolment: Enrolment | None = None,
-    ) -> None:
-        self._queue = queue
-        self._kind = kind
-        self._owner = owner
-        self._roster = roster
-        self._enrolment = enrolment
-        self._lock_path = _lock_path(key)
-        self._held: bytes | None = None  # a message taken by _ready(), for the next recv
-        self._holding = threading.Lock()
-        super().__init__(
-            capabilities,
-            address=uri if receiving else None,
-            peer=None if receiving else uri,
-            can_send=not receiving,
-            can_recv=receiving,
-        )
-        if receiving:
-            self.poll_interval = LAST_NAP_S
-
-    def _recv(self, deadline: Deadline) -> bytes:
-        nap = FIRST_NAP_S
-        survey_due = Deadline(0)
-        while True:
-            message = self._next()
-            if message is not None:
-                return message
-            if self._roster is not None and survey_due.expired():
-                survey = self._roster.survey()
-                if survey.ended:
-                    message = self._next()  # what the last senders sent before they went
-                    if message is not None:
-                        return message
-                    self._roster.report_end()
-                    raise survey.end_error(f"recv on {self.address}")
-                survey_due = Deadline(SURVEY_S)
-            nap = self._nap(deadline, nap, "recv timed out")
-
-    def _next(self) -> bytes | None:
-        """The message ``_ready`` took, or the next one of this end's type, or ``None``."""
-        with self._holding:
-            message, self._held = self._held, None
-            return message if message is not None else self._take()
-
-    def _take(self) -> bytes | None:
-        """The next message of this end's type, or ``None`` when there is none now."""
-        try:
-            message: bytes = self._queue.receive(block=False, type=self._kind)[0]
-        except sysv_ipc.BusyError:
-            return None
-        except (sysv_ipc.Error, OSError) as exc:
-            raise _failure(exc, f"recv on {self.address}") from exc
-        return message
-
-    def _ready(self) -> bool:
-        if self._closed:
-            return True
-        if not self.can_recv:
-            return False  # a sending end never has anything to receive
-        with self._holding:
-            if self._held is None:
-                try:
-                    self._held = self._take()
-                except ConnectionLost:
-                    return True  # recv reports it
-            if self._held is not None:
-                return True
-        return self._roster is not None and self._roster.survey().ended
-
-    def _send(self, data: memoryview, deadline: Deadline) -> None:
-        nap = FIRST_NAP_S
-        recheck = Deadline(0)
-        while True:
-            try:
-                self._queue.send(data, block=False, type=self._kind)
-            except sysv_ipc.BusyError:
-                pass
-            except (sysv_ipc.Error, OSError) as exc:
-                raise _failure(exc, f"send to {self.peer}") from exc
-            else:
-                return
-            if recheck.expired():
-                if owner_alive(self._lock_path) is False:
-                    raise ConnectionLost(f"send to {self.peer}: its owner died, so nobody receives")
-                recheck = Deadline(RECHECK_S)
-            nap = self._nap(deadline, nap, f"send to {self.peer} timed out: the queue stayed full")
-
-    def _nap(self, deadline: Deadline, nap: float, timed_out: str) -> float:
-        """Sleep before the next attempt; :class:`Timeout` once the deadline has passed."""
-        if deadline.expired():
-            raise Timeout(timed_out)
-        left = deadline.remaining()
-        time.sleep(nap if left is None else min(nap, left))
-        if self._waker.woken:
-            raise ChannelClosed("the channel was closed while waiting")
-        return min(nap * 2, LAST_NAP_S)
-
-    def _close(self) -> None:
-        self._held = None
-        if self._enrolment is not None:
-            self._enrolment.withdraw()
-        if self._owner is None:
-            return
-        try:
-            if self._owner.mine:  # not in a forked child: the parent owns the queue
-                self._queue.remove()
-                if self._roster is not None:
-                    self._roster.remove()
-        except sysv_ipc.Error:
-            pass  # removed by someone else already
-        finally:
-            self._owner.release()
-
-
-def _failure(exc: Exception, what: str) -> ConnectionLost:
-    """A failed msgsnd/msgrcv: the queue was removed (EIDRM, EINVAL), or it broke otherwise."""
-    if isinstance(exc, sysv_ipc.ExistentialError) or (
-        isinstance(exc, OSError) and exc.errno in (errno.EIDRM, errno.EINVAL)
-    ):
-        return ConnectionLost(f"{what}: the queue was removed (its owner closed it)")
-    return ConnectionLost(f"{what}: {exc}")
 
 
 def bind(address: Address) -> Channel:
@@ -456,7 +269,7 @@ def bind(address: Address) -> Channel:
 
 
 def _bind_owned(address: Address) -> Channel:
-    key = _key(address.location)
+    key = parse_key(address.location)
     uri = _uri(address)
     context = f"bind {uri}"
     mode = mode_bits(address.get(MODE))
@@ -467,10 +280,10 @@ def _bind_owned(address: Address) -> Channel:
             roster = Roster.create(_roster_path(key), mode, context)
         elif stale:
             remove_roster(_roster_path(key))
-        queue = _create(key, mode, context)
+        queue = create(key, mode, context)
         if queue is None and stale:
             _remove_stale(key, context)
-            queue = _create(key, mode, context)
+            queue = create(key, mode, context)
         if queue is None:
             raise AddressInUse(
                 errno.EADDRINUSE,
@@ -484,10 +297,12 @@ def _bind_owned(address: Address) -> Channel:
             return SysvMQChannel(
                 queue,
                 CAPABILITIES.evolve(
-                    max_message_size=_limit(queue, address, context),
+                    max_message_size=message_limit(
+                        queue, _int_option(address, MAX_MESSAGE_SIZE), context
+                    ),
                     reports_end=roster is not None,
                 ),
-                key=key,
+                owner_file=_lock_path(key),
                 uri=uri,
                 kind=_kind(address),
                 receiving=True,
@@ -504,31 +319,10 @@ def _bind_owned(address: Address) -> Channel:
         raise
 
 
-def _create(key: int, mode: int, context: str) -> sysv_ipc.MessageQueue | None:
-    """A new queue with exactly ``mode``; ``None`` when the key is taken."""
-    try:
-        return sysv_ipc.MessageQueue(
-            _signed(key), sysv_ipc.IPC_CREX, mode=mode, max_message_size=_msgmax()
-        )
-    except sysv_ipc.ExistentialError:
-        return None
-    except sysv_ipc.PermissionsError as exc:
-        raise PermissionDenied(errno.EACCES, f"{context}: permission denied") from exc
-    except OSError as exc:
-        if exc.errno is None:  # ENOSPC, which sysv_ipc reports without an errno
-            limit = sysctl("kernel.msgmni", "queues")
-            raise TransportUnavailable(
-                f"{context}: the system has as many SysV message queues as it allows, "
-                f"{limit.describe()}; remove unused ones (ipcs -q, ipcrm), or "
-                f"{limit.how_to_raise}"
-            ) from exc
-        raise map_os_error(exc, context) from exc
-
-
 def _remove_stale(key: int, context: str) -> None:
     """Remove the queue an owner that died left behind (gone already: fine)."""
     try:
-        sysv_ipc.MessageQueue(_signed(key)).remove()
+        sysv_ipc.MessageQueue(signed(key)).remove()
     except sysv_ipc.ExistentialError:
         pass
     except sysv_ipc.PermissionsError as exc:
@@ -556,12 +350,12 @@ def connect(address: Address) -> Channel:
 
 def _opened(address: Address, verb: str, *, receiving: bool) -> Channel:
     """A channel on the existing queue ``address`` names, which this end does not own."""
-    key = _key(address.location)
+    key = parse_key(address.location)
     uri = _uri(address)
     context = f"{verb} {uri}"
     access = 0o400 if receiving else 0o200  # what msgget checks: read, or write
     try:
-        queue = sysv_ipc.MessageQueue(_signed(key), mode=access, max_message_size=_msgmax())
+        queue = sysv_ipc.MessageQueue(signed(key), mode=access, max_message_size=msgmax())
     except sysv_ipc.ExistentialError:
         raise ConnectionLost(f"{context}: nobody has bound it (there is no such queue)") from None
     except sysv_ipc.PermissionsError as exc:
@@ -574,10 +368,10 @@ def _opened(address: Address, verb: str, *, receiving: bool) -> Channel:
     return SysvMQChannel(
         queue,
         CAPABILITIES.evolve(
-            max_message_size=_limit(queue, address, context),
+            max_message_size=message_limit(queue, _int_option(address, MAX_MESSAGE_SIZE), context),
             reports_end=follows_senders(address),
         ),
-        key=key,
+        owner_file=_lock_path(key),
         uri=uri,
         kind=_kind(address),
         receiving=receiving,
@@ -589,30 +383,6 @@ def _kind(address: Address) -> int:
     kind = _int_option(address, TYPE)
     assert kind is not None
     return kind
-
-
-def _limit(queue: sysv_ipc.MessageQueue, address: Address, context: str) -> int:
-    """The largest message on ``queue`` for ``address``: what fits, or less if asked.
-
-    A queue this process may not stat (a sender with write permission only)
-    is assumed to hold ``kernel.msgmnb`` bytes, its size when created.
-    """
-    try:
-        capacity = int(queue.max_size)
-    except sysv_ipc.ExistentialError:
-        raise ConnectionLost(f"{context}: the queue was removed") from None
-    except sysv_ipc.PermissionsError:
-        capacity = _msgmnb()
-    fits = min(_msgmax(), capacity)
-    wanted = _int_option(address, MAX_MESSAGE_SIZE)
-    if wanted is None:
-        return fits
-    if wanted > fits:
-        raise InvalidAddress(
-            f"{context}: max_message_size={wanted}, but at most {fits} bytes fit "
-            f"(the queue holds {capacity} bytes; kernel.msgmax = {_msgmax()})"
-        )
-    return wanted
 
 
 def _available() -> str | None:
@@ -630,7 +400,7 @@ def anyipc_transports() -> list[TransportSpec]:
             scheme=SCHEME,
             description="System V message queues: typed messages, one queue for many channels",
             capabilities=capabilities,
-            check_location=_check_location,
+            check_location=check_location,
             test_address=lambda: f"{SCHEME}://{secrets.randbelow(KEY_MAX) + 1:#010x}",
             options=OPTIONS,
             connect=connect,

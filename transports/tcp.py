@@ -28,8 +28,6 @@ Stream semantics, orderly close versus reset and SIGPIPE: see
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import re
 import socket
 from typing import Any
 
@@ -39,6 +37,7 @@ from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connectio
 from anyipc._channel import Channel, Listener
 from anyipc._deadline import Deadline
 from anyipc._errors import ConnectionLost, InvalidAddress, map_os_error
+from anyipc._inet import location_checker, parse_location, sockaddr_location
 from anyipc._options import Option
 from anyipc._records import TransportSpec
 from anyipc._sockets import (
@@ -71,59 +70,9 @@ NODELAY = Option(
 )
 OPTIONS = (NODELAY, CONNECT_TIMEOUT)
 
-_HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?\Z")
-_DIGITS = re.compile(r"[0-9]+\Z")
-
-
-def parse_location(location: str) -> tuple[str, int]:
-    """The host (without brackets) and port of ``host:port`` or ``[ipv6]:port``.
-
-    Raises ``ValueError`` saying what is wrong; touches neither DNS nor the OS.
-    """
-    if location.startswith("["):
-        host, bracket, rest = location[1:].partition("]")
-        if not bracket:
-            raise ValueError("unclosed '[': write an IPv6 address as [::1]:port")
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ValueError(f"{host!r} in brackets is not an IPv6 address") from None
-        if not rest.startswith(":"):
-            raise ValueError("missing ':port' after the IPv6 address (e.g. [::1]:4242)")
-        port = rest[1:]
-    else:
-        host, colon, port = location.rpartition(":")
-        if not colon:
-            raise ValueError("missing port: expected host:port (e.g. 127.0.0.1:4242)")
-        if ":" in host:
-            raise ValueError("an IPv6 address goes in brackets: tcp://[::1]:4242")
-        if not host:
-            raise ValueError("empty host: expected host:port (0.0.0.0 means every interface)")
-        if not _HOST.match(host):
-            raise ValueError(f"{host!r} is not a host name or an IPv4 address")
-    if not _DIGITS.match(port):
-        raise ValueError(f"port {port!r} is not a number" if port else "missing port number")
-    number = int(port)
-    if number > 65535:
-        raise ValueError(f"port {number} is out of range 0..65535")
-    return host, number
-
-
-def _check_location(location: str) -> str | None:
-    try:
-        parse_location(location)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def _location(sockname: Any) -> str:
-    host, port = sockname[0], sockname[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
 
 def _uri(sockname: Any) -> str | None:
-    return None if sockname is None else str(Address("tcp", _location(sockname), {}))
+    return None if sockname is None else str(Address("tcp", sockaddr_location(sockname), {}))
 
 
 def _resolve(host: str, port: int, context: str, *, passive: bool) -> list[tuple[int, Any]]:
@@ -162,7 +111,7 @@ def listen(address: Address) -> Listener:
     raises :class:`~anyipc.InvalidAddress`; a privileged port without the
     privilege, :class:`~anyipc.PermissionDenied`.
     """
-    host, port = parse_location(address.location)
+    host, port = parse_location(address.location, "tcp")
     context = f"listen on tcp://{address.location}"
     family, sockaddr = _resolve(host, port, context, passive=True)[0]
 
@@ -170,7 +119,7 @@ def listen(address: Address) -> Listener:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(sockaddr)
         sock.listen(socket.SOMAXCONN)
-        public = address.replace(location=_location(sock.getsockname()))
+        public = address.replace(location=sockaddr_location(sock.getsockname()))
         return TcpListener(sock, str(public), nodelay=address.get(NODELAY) is True)
 
     return owned(
@@ -180,7 +129,7 @@ def listen(address: Address) -> Listener:
 
 def connect(address: Address) -> Channel:
     """Connect to ``tcp://host:port``, trying each address of the host until one answers."""
-    host, port = parse_location(address.location)
+    host, port = parse_location(address.location, "tcp")
     context = f"connect to tcp://{address.location}"
     deadline = connect_timeout(address)
     nodelay = address.get(NODELAY) is True
@@ -205,7 +154,7 @@ def anyipc_transports() -> list[TransportSpec]:
             scheme="tcp",
             description="TCP connections over IPv4 and IPv6 (host:port, [ipv6]:port)",
             capabilities=lambda address: CAPABILITIES,
-            check_location=_check_location,
+            check_location=location_checker("tcp"),
             test_address=lambda: "tcp://127.0.0.1:0",
             options=OPTIONS,
             connect=connect,

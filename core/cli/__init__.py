@@ -2,8 +2,9 @@
 
 Sub-commands, one module each: ``transports`` (what is installed),
 ``send`` / ``recv`` (pipe data through any transport), ``conformance`` (the
-suite on installed transports) and ``check`` (a round trip with a peer in
-another process over every available transport).
+suite on installed transports), ``check`` (a round trip with a peer in
+another process over every available transport) and ``bench`` (latency
+and throughput with a peer in another process).
 
 Every failure is one line on stderr, ``anyipc: error: ...``, and a non-zero
 exit status, never a traceback: 2 for a usage error, 130 after Ctrl-C, 141
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 import anyipc
-from anyipc.cli import _check, _conformance, _sendrecv, _transports
+from anyipc.cli import _bench, _check, _conformance, _sendrecv, _transports
 from anyipc.cli._output import PROG, fail
 
 __all__ = ["build_parser", "main"]
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {anyipc.__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (_transports, _sendrecv, _conformance, _check):
+    for module in (_transports, _sendrecv, _conformance, _check, _bench):
         module.add_parsers(commands)
     return parser
 

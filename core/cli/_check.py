@@ -8,8 +8,10 @@ and times ``--rounds`` round trips after one warm-up round; the table shows
 the median.  A SIMPLEX transport is checked one way (the peer sends, this
 process verifies).  Everything is bounded by ``--timeout`` per transport and
 the peer is killed when anything fails, so the command never hangs.  The
-other transports are listed as skipped, with the reason.  Exit status 1
-when any checked transport failed, else 0.
+other transports are listed as skipped, with the reason, as are layers
+that cannot work without options of their own (``tls+`` needs
+certificates: try ``anyipc conformance 'tls+tcp?cert=...'`` instead).  Exit
+status 1 when any checked transport failed, else 0.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import attrs
 import anyipc
 from anyipc._address import Address
 from anyipc._deadline import Deadline
-from anyipc._records import TransportSpec
+from anyipc._records import LayerSpec, Role, TransportSpec
 from anyipc._registry import registry
 from anyipc.cli._output import PROG, count, format_table, seconds
 
@@ -124,13 +126,29 @@ def check_all(timeout: float, rounds: int) -> Iterator[Outcome]:
             yield Outcome(scheme, f"skipped: {reason}")
             continue
         yield _checked(scheme, spec.test_address(), timeout, rounds)
-        for layer in reg.layers():
+        for layer, provided_layer in reg.layers().items():
             uri = f"{layer}+{spec.test_address()}"
             try:
-                Address.parse(uri)
+                address = Address.parse(uri)
             except anyipc.InvalidAddress:  # this layer cannot sit on this transport
                 continue
+            assert isinstance(provided_layer.spec, LayerSpec)
+            needs = _needs_options(provided_layer.spec, address)
+            if needs:
+                yield Outcome(f"{layer}+{scheme}", f"skipped: needs options: {needs}")
+                continue
             yield _checked(f"{layer}+{scheme}", uri, timeout, rounds)
+
+
+def _needs_options(layer: LayerSpec, address: Address) -> str | None:
+    """Why ``layer`` cannot work on ``address`` without options of its own (TLS: certificates)."""
+    if layer.check_role is None:
+        return None
+    for role in (Role.SERVER, Role.CLIENT):
+        problem = layer.check_role(address, role)
+        if problem:
+            return problem
+    return None
 
 
 def _skip_reason(spec: TransportSpec) -> str | None:

@@ -1,12 +1,13 @@
 """``anyipc conformance``: the conformance suite on installed transports, through pytest.
 
 ``anyipc conformance [TRANSPORT ...] [-- PYTEST-ARGS]``.  A TRANSPORT is a
-scheme (``tcp``, ``framed+tcp``: the suite opens fresh test addresses of
-that transport) or a full URI; none means every available installed
-transport.  pytest runs in a fresh interpreter (``python -P -m pytest``,
-so that it imports and rewrites the suite itself) and ignores the current
-directory's configuration.  The exit status is pytest's, or 2 with an
-install hint when pytest or hypothesis is missing.
+scheme (``tcp``, ``framed+tcp``, ``tls+unix?cert=...``: the suite opens
+fresh test addresses of that transport, with the options given) or a full
+URI; none means every available installed transport.  pytest runs in a
+fresh interpreter (``python -P -m pytest``, so that it imports and rewrites
+the suite itself) and ignores the current directory's configuration.  The
+exit status is pytest's, or 2 with an install hint when pytest or
+hypothesis is missing.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"the conformance suite needs {exc.name}: {INSTALL_HINT}", status=2)
     targets = list(args.targets)
     for target in targets:  # an unknown scheme or layer: InvalidAddress naming the closest one
-        registry().stack(Address.parse_syntax(target if "://" in target else f"{target}://"))
+        uri = target if "://" in target else f"{target.partition('?')[0]}://"
+        registry().stack(Address.parse_syntax(uri))
     if not targets:
         targets = [info.scheme for info in transports().values() if info.available]
     if not targets:

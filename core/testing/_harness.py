@@ -67,6 +67,8 @@ class Harness:
         self.patience = float(os.environ.get("ANYIPC_CONFORMANCE_PATIENCE", default_patience))
         #: seconds of silence after which a transport that may lose has delivered all it will
         self.quiet = float(os.environ.get("ANYIPC_CONFORMANCE_QUIET", "0.1"))
+        #: the least share of a burst (B4) that a transport which may lose must deliver
+        self.delivery_floor = float(os.environ.get("ANYIPC_CONFORMANCE_DELIVERY_FLOOR", "0.1"))
 
     def __repr__(self) -> str:
         return f"Harness({self.uri!r})"

@@ -10,8 +10,9 @@ with one JSON line per request on its stdin/stdout.  Requests:
   SIGKILL itself when ``end`` is ``"die"`` (after the last send) or
   ``"die_during"`` (from a timer ``delay`` seconds in, while sending).
 * ``echo``: connect to ``uri`` and send back every message received until
-  the end of the channel or ``count`` messages; on a connectionless
-  transport it first sends ``hello`` so that the parent learns its address.
+  the end of the channel or ``count`` messages (or, on a transport that may
+  lose, a silence of ``timeout`` seconds); on a connectionless transport it
+  first sends ``hello`` so that the parent learns its address.
 
 Each finished request is answered with ``{"ok": true}`` or
 ``{"ok": false, "error": "..."}``.
@@ -67,6 +68,10 @@ def _serve_echo(request: dict[str, Any]) -> None:
                 message = channel.recv(timeout=request.get("timeout", 30))
             except anyipc.EndOfChannel:
                 break
+            except anyipc.Timeout:
+                if channel.capabilities.lossless:
+                    raise
+                break  # the rest was lost: silence is all the end a lossy transport shows
             channel.send(message, timeout=30)
             done += 1
     finally:

@@ -74,20 +74,26 @@ class Sender(threading.Thread):
 
 
 def receive_all(
-    harness: Harness, receiver: Channel, expected: int | None
+    harness: Harness, receiver: Channel, expected: int | None, *, first: float | None = None
 ) -> tuple[list[bytes], bool]:
     """Receive until the orderly end, ``expected`` messages, or silence.
 
-    Returns the messages and whether the receiver saw everything there was
-    to see (the end of the channel, or the expected count).
+    ``first``: how long the first message may take at least, for a sender
+    that is still starting (a silence of ``harness.quiet`` would end a lossy
+    transport's receiving before it sent anything).  Returns the messages
+    and whether the receiver saw everything there was to see (the end of
+    the channel, or the expected count).
     """
     received: list[bytes] = []
     patient = harness.capabilities.lossless
     while True:
         if expected is not None and _reliable_count(harness) and len(received) >= expected:
             return received, True
+        timeout = harness.patience if patient else harness.quiet
+        if first is not None and not received:
+            timeout = max(timeout, first)
         try:
-            received.append(receiver.recv(timeout=harness.patience if patient else harness.quiet))
+            received.append(receiver.recv(timeout=timeout))
         except EndOfChannel:
             return received, True
         except Timeout:
@@ -102,6 +108,7 @@ def receive_all(
 def send_and_collect(
     harness: Harness, conversation: Conversation, payloads: Sequence[bytes]
 ) -> tuple[list[bytes], bool]:
+    """Send ``payloads`` from a background thread and receive what arrives (see receive_all)."""
     closes = not harness.connectionless
     sender = Sender(
         lambda data: conversation.sender.send(data, timeout=WAIT * 3),
@@ -110,7 +117,14 @@ def send_and_collect(
     )
     sender.start()
     try:
-        return receive_all(harness, conversation.receiver, len(payloads))
+        received, complete = receive_all(harness, conversation.receiver, len(payloads))
+        # Silence while the sender is still sending is a stall (a busy machine), not the end.
+        while not complete and sender.is_alive():
+            more, complete = receive_all(
+                harness, conversation.receiver, len(payloads) - len(received)
+            )
+            received.extend(more)
+        return received, complete
     finally:
         sender.finish()
 

@@ -100,3 +100,102 @@ def test_recv_stops_quietly_when_its_reader_goes_away(
         run_anyipc("send", address, input=b"x" * (1 << 20))
         assert receiver.wait(timeout=30) == 141
         assert receiver.stderr.read() == b""
+
+
+def test_udp_datagrams_from_send_are_printed_by_recv(
+    start_anyipc: Callable[..., Any], run_anyipc: Callable[..., Any], require: Callable[[str], None]
+) -> None:
+    require("udp://")
+    receiver = start_anyipc("recv", "udp://127.0.0.1:0", "--count", "3", "--timeout", "30")
+    announced = receiver.stderr.readline()
+    bound = b"anyipc: bound to "
+    assert announced.startswith(bound + b"udp://127.0.0.1:"), announced + receiver.stderr.read()
+    address = announced[len(bound) :].strip().decode()
+    assert run_anyipc("send", address, "hello").returncode == 0  # one datagram
+    sent = run_anyipc("send", address, input=b"two\nlines\n")  # one datagram per line
+    assert (sent.returncode, sent.stderr) == (0, b"")
+    out, err = receiver.communicate(timeout=30)
+    # UDP claims no order, but loopback keeps it
+    assert (receiver.returncode, out) == (0, b"hello\ntwo\nlines\n"), err
+
+
+@pytest.mark.parametrize(
+    ("scheme", "announcement"),
+    [("unix-dgram", "anyipc: bound to"), ("unix-seqpacket", "anyipc: listening on")],
+)
+def test_unix_message_sockets_carry_one_line_per_message(
+    scheme: str,
+    announcement: str,
+    tmp_path: Path,
+    start_anyipc: Callable[..., Any],
+    run_anyipc: Callable[..., Any],
+    require: Callable[[str], None],
+) -> None:
+    require(f"{scheme}://")
+    uri = f"{scheme}://{tmp_path}/m.sock"
+    receiver = start_anyipc("recv", uri, "--count", "3", "--timeout", "30")
+    assert receiver.stderr.readline().decode() == f"{announcement} {uri}\n"
+    sent = run_anyipc("send", uri, input=b"first\n\nthird\n")
+    out, err = receiver.communicate(timeout=30)
+    assert (sent.returncode, sent.stderr) == (0, b"")
+    assert (receiver.returncode, out) == (0, b"first\n\nthird\n"), err  # "" is a message
+    assert not (tmp_path / "m.sock").exists()  # removed by its owner
+
+
+def test_sending_to_a_unix_dgram_name_nobody_binds_is_one_error_line(
+    tmp_path: Path, run_anyipc: Callable[..., Any], require: Callable[[str], None]
+) -> None:
+    require("unix-dgram://")
+    uri = f"unix-dgram://{tmp_path}/nobody.sock"
+    result = run_anyipc("send", uri, "lost")
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        f"anyipc: error: connect to {uri}: No such file or directory (nobody is listening there)"
+    ]
+
+
+def _tls_files(directory: Path) -> tuple[Path, Path, Path]:
+    """A server certificate (with its key) for 127.0.0.1, its CA, and a CA that trusts neither."""
+    import trustme
+
+    authority, other = trustme.CA(), trustme.CA()
+    server, ca, stranger = directory / "server.pem", directory / "ca.pem", directory / "other.pem"
+    authority.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server))
+    authority.cert_pem.write_to_path(str(ca))
+    other.cert_pem.write_to_path(str(stranger))
+    return server, ca, stranger
+
+
+def test_tls_options_are_given_in_the_uri(
+    tmp_path: Path,
+    start_anyipc: Callable[..., Any],
+    run_anyipc: Callable[..., Any],
+    require: Callable[[str], None],
+) -> None:
+    require("tls+tcp://")
+    server, ca, _ = _tls_files(tmp_path)
+    receiver, address = _receiver(start_anyipc, f"tls+tcp://127.0.0.1:0?cert={server}")
+    port = address.split("?")[0].rsplit(":", 1)[1]
+    sent = run_anyipc("send", f"tls+tcp://127.0.0.1:{port}?ca={ca}", input=b"secret\nlines\n")
+    out, err = receiver.communicate(timeout=30)
+    assert (sent.returncode, sent.stderr) == (0, b"")
+    assert (receiver.returncode, out) == (0, b"secret\nlines\n"), err
+
+
+def test_a_refused_tls_handshake_is_one_error_line_on_both_sides(
+    tmp_path: Path,
+    start_anyipc: Callable[..., Any],
+    run_anyipc: Callable[..., Any],
+    require: Callable[[str], None],
+) -> None:
+    require("tls+tcp://")
+    server, _, stranger = _tls_files(tmp_path)
+    receiver, address = _receiver(start_anyipc, f"tls+tcp://127.0.0.1:0?cert={server}")
+    port = address.split("?")[0].rsplit(":", 1)[1]
+    sent = run_anyipc("send", f"tls+tcp://127.0.0.1:{port}?ca={stranger}", "secret")
+    out, err = receiver.communicate(timeout=30)
+    assert sent.returncode == receiver.returncode == 1
+    assert out == b""  # nothing of the refused connection is passed on
+    for stderr in (sent.stderr, err):
+        lines = stderr.decode().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("anyipc: error: TLS authentication failed")

@@ -135,3 +135,44 @@ def children() -> Iterator[Children]:
     started = Children()
     yield started
     started.reap()
+
+
+class TLSFiles:
+    """Certificates for the ``tls+`` tests, made with trustme, as PEM files.
+
+    ``authority`` (whose certificate is the file ``ca``) issued ``server``
+    (certificate chain and key in one file; also as ``server_cert`` and
+    ``server_key``) for localhost, 127.0.0.1 and ::1, and ``client`` (chain
+    and key) for a client.  ``other_ca`` is a CA that trusts none of them,
+    and ``stranger`` a client certificate it issued.  ``server_leaf`` is
+    trustme's object for ``server`` (``configure_cert`` fills an SSLContext).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        import trustme
+
+        self.authority = trustme.CA()
+        other = trustme.CA()
+        self.server_leaf = self.authority.issue_cert("localhost", "127.0.0.1", "::1")
+        self.ca = directory / "ca.pem"
+        self.other_ca = directory / "other-ca.pem"
+        self.server = directory / "server.pem"
+        self.server_cert = directory / "server-chain.pem"
+        self.server_key = directory / "server-key.pem"
+        self.client = directory / "client.pem"
+        self.stranger = directory / "stranger.pem"
+        self.authority.cert_pem.write_to_path(str(self.ca))
+        other.cert_pem.write_to_path(str(self.other_ca))
+        self.server_leaf.private_key_and_cert_chain_pem.write_to_path(str(self.server))
+        self.server_cert.write_bytes(b"".join(p.bytes() for p in self.server_leaf.cert_chain_pems))
+        self.server_leaf.private_key_pem.write_to_path(str(self.server_key))
+        client = self.authority.issue_cert("client@example.org")
+        client.private_key_and_cert_chain_pem.write_to_path(str(self.client))
+        stranger = other.issue_cert("stranger@example.org")
+        stranger.private_key_and_cert_chain_pem.write_to_path(str(self.stranger))
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    """The session's certificates for the ``tls+`` tests (see :class:`TLSFiles`)."""
+    return TLSFiles(tmp_path_factory.mktemp("tls"))

@@ -1,0 +1,263 @@
+"""shm://: real POSIX shared memory, peers in fresh interpreters, crashes by SIGKILL.
+
+``ANYIPC_STRESS_MESSAGES`` sets how many messages the cross-process stress
+run checks (default 20,000; the long profile uses millions).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+
+import posix_ipc
+import pytest
+
+import anyipc
+from anyipc._shmring import RECORD_HEADER, Ring, ring_bytes
+
+from .conftest import Children
+
+pytestmark = pytest.mark.skipif(
+    anyipc.transports()["shm"].unavailable is not None, reason="shm:// is unavailable here"
+)
+
+STRESS_MESSAGES = int(os.environ.get("ANYIPC_STRESS_MESSAGES", "20000"))
+
+# A sender of numbered messages with a CRC: 8-byte number, 4-byte CRC32 of the rest, random body.
+SENDER = """
+import os, random, struct, sys, zlib, anyipc
+channel = anyipc.connect(sys.argv[1])
+count, largest = int(sys.argv[2]), int(sys.argv[3])
+print("ready", flush=True)
+rng = random.Random(7)
+for number in range(count):
+    body = os.urandom(rng.randrange(0, largest - 12))
+    channel.send(struct.pack(">QI", number, zlib.crc32(body)) + body, timeout=30)
+channel.close()
+"""
+
+
+def check(message: bytes, expected_number: int) -> None:
+    number, crc = struct.unpack(">QI", message[:12])
+    assert number == expected_number, f"message {expected_number} arrived as {number}"
+    assert zlib.crc32(message[12:]) == crc, f"message {number} is corrupted"
+
+
+@pytest.fixture
+def listener() -> Iterator[anyipc.Listener]:
+    with anyipc.listen("shm://?size=65536") as listening:
+        yield listening
+
+
+def test_a_cross_process_stress_run_keeps_every_message_whole_and_in_order(
+    listener: anyipc.Listener, children: Children
+) -> None:
+    sender = children.python(SENDER, listener.address, str(STRESS_MESSAGES), "20000")
+    assert sender.stdout is not None and sender.stdout.readline() == b"ready\n"
+    with listener.accept(timeout=10) as channel:
+        for number in range(STRESS_MESSAGES):
+            check(channel.recv(timeout=30), number)
+        with pytest.raises(anyipc.EndOfChannel):
+            channel.recv(timeout=10)
+    assert sender.wait(30) == 0
+
+
+def test_a_writer_killed_mid_message_never_shows_a_torn_one(
+    listener: anyipc.Listener, children: Children
+) -> None:
+    sender = children.python(SENDER, listener.address, "100000000", "60000")
+    assert sender.stdout is not None and sender.stdout.readline() == b"ready\n"
+    with listener.accept(timeout=10) as channel:
+        received = 0
+        for _ in range(50):
+            check(channel.recv(timeout=10), received)
+            received += 1
+        sender.send_signal(signal.SIGKILL)
+        sender.wait(10)
+        killed = time.monotonic()
+        with pytest.raises(anyipc.ConnectionLost, match="died"):
+            while True:
+                check(channel.recv(timeout=5), received)
+                received += 1
+        assert time.monotonic() - killed < 2.0, "the death was reported late"
+
+
+def test_a_torn_record_is_never_published() -> None:
+    memory = memoryview(bytearray(ring_bytes(4096)))
+    producer, consumer = Ring(memory, 4096), Ring(memory, 4096)
+    assert producer.try_write(b"whole")
+    data_area = memory[256:]
+    data_area[16:24] = (100).to_bytes(8, "little")  # a writer stopped after a length word...
+    data_area[24:74] = b"y" * 50  # ...and half its payload, before publishing the head
+    assert consumer.try_read() == b"whole"
+    assert consumer.try_read() is None, "an unpublished record was read"
+    for ring in (producer, consumer):
+        ring.release()
+
+
+def test_the_largest_message_fits_and_one_more_byte_is_refused(
+    listener: anyipc.Listener,
+) -> None:
+    with anyipc.connect(listener.address) as client, listener.accept(timeout=5) as server:
+        largest = 65536 - RECORD_HEADER
+        assert client.capabilities.max_message_size == largest
+        with pytest.raises(anyipc.MessageTooLarge):
+            client.send(b"x" * (largest + 1))
+        client.send(b"y" * largest)
+        assert server.recv(timeout=5) == b"y" * largest
+        client.send(b"still works")
+        assert server.recv(timeout=5) == b"still works"
+
+
+def test_a_full_ring_blocks_send_until_its_timeout_and_loses_nothing(
+    listener: anyipc.Listener,
+) -> None:
+    with anyipc.connect(listener.address) as client, listener.accept(timeout=5) as server:
+        sent = 0
+        with pytest.raises(anyipc.Timeout):
+            while True:
+                client.send(sent.to_bytes(4, "big") * 256, timeout=0.2)
+                sent += 1
+        assert sent == 65536 // (RECORD_HEADER + 1024)
+        for number in range(sent):
+            assert server.recv(timeout=5) == number.to_bytes(4, "big") * 256
+        with pytest.raises(anyipc.Timeout):
+            server.recv(timeout=0.1)
+
+
+def test_a_client_with_another_size_is_refused_and_told_why(listener: anyipc.Listener) -> None:
+    name = anyipc.Address.parse_syntax(listener.address).location
+    with anyipc.connect(f"shm://{name}?size=8192") as client:
+        with pytest.raises(anyipc.Timeout):
+            listener.accept(timeout=0.5)
+        with pytest.raises(anyipc.ConnectionLost, match="size=65536"):
+            client.recv(timeout=5)
+
+
+def test_connect_with_nobody_listening_is_connection_lost() -> None:
+    with pytest.raises(anyipc.ConnectionLost):
+        anyipc.connect("shm://anyipc-nobody-listens-here")
+
+
+def test_listen_twice_is_address_in_use_and_a_killed_listener_frees_the_name(
+    children: Children,
+) -> None:
+    owner = children.python(
+        "import sys, anyipc\n"
+        "listener = anyipc.listen('shm://anyipc-test-killed-owner')\n"
+        "print('listening', flush=True)\n"
+        "sys.stdin.read()\n",
+        stdin=subprocess.PIPE,
+    )
+    assert owner.stdout is not None and owner.stdout.readline() == b"listening\n"
+    with pytest.raises(anyipc.AddressInUse):
+        anyipc.listen("shm://anyipc-test-killed-owner")
+    owner.send_signal(signal.SIGKILL)
+    owner.wait(10)
+    with anyipc.listen("shm://anyipc-test-killed-owner") as again:
+        assert again.address == "shm://anyipc-test-killed-owner"
+
+
+def test_segment_names_of_dead_creators_are_reclaimed_and_live_ones_kept(
+    children: Children,
+) -> None:
+    dead = children.python("pass")
+    dead.wait(10)
+    stale = f"/anyipc-shm.anyipc-test-reclaim.{dead.pid}.0badc0de"
+    live = f"/anyipc-shm.anyipc-test-reclaim.{os.getpid()}.0badc0de"
+    for name in (stale, live):
+        posix_ipc.SharedMemory(name, posix_ipc.O_CREX, mode=0o600, size=4096).close_fd()
+    try:
+        with anyipc.listen("shm://anyipc-test-reclaim"):
+            assert not os.path.exists("/dev/shm" + stale), "a dead creator's segment is left"
+            assert os.path.exists("/dev/shm" + live), "a live creator's segment was taken"
+    finally:
+        for name in (stale, live):
+            try:
+                posix_ipc.unlink_shared_memory(name)
+            except posix_ipc.ExistentialError:
+                pass
+
+
+def test_no_segment_name_stays_in_dev_shm(listener: anyipc.Listener) -> None:
+    before = set(os.listdir("/dev/shm"))
+    with anyipc.connect(listener.address), listener.accept(timeout=5):
+        assert {name for name in os.listdir("/dev/shm") if name.startswith("anyipc-shm.")} <= before
+
+
+def test_an_idle_receiver_sleeps(listener: anyipc.Listener, children: Children) -> None:
+    receiver = children.python(
+        "import resource, sys, anyipc\n"
+        "channel = anyipc.connect(sys.argv[1])\n"
+        "print('ready', flush=True)\n"
+        "start = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "try:\n"
+        "    channel.recv(timeout=2)\n"
+        "except anyipc.Timeout:\n"
+        "    pass\n"
+        "end = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "print(end.ru_utime + end.ru_stime - start.ru_utime - start.ru_stime)\n"
+        "channel.close()\n",
+        listener.address,
+    )
+    assert receiver.stdout is not None and receiver.stdout.readline() == b"ready\n"
+    with listener.accept(timeout=10):
+        cpu = float(receiver.stdout.readline())
+    assert cpu < 0.02, f"an idle receiver used {cpu:.3f} s of CPU in 2 s (over 1 % of a core)"
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv"
+)
+def test_another_user_is_refused(listener: anyipc.Listener, children: Children) -> None:
+    other = children.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            "import sys, anyipc\n"
+            "channel = anyipc.connect(sys.argv[1])\n"
+            "try:\n"
+            "    channel.recv(timeout=5)\n"
+            "except anyipc.ConnectionLost as exc:\n"
+            "    print(exc)\n"
+            "channel.close()\n",
+            listener.address,
+        ]
+    )
+    with pytest.raises(anyipc.Timeout):
+        listener.accept(timeout=1)
+    out, err = other.communicate(timeout=10)
+    assert b"uid 65534 may not connect" in out, err
+
+
+def test_recv_view_lends_the_ring_until_the_next_receive() -> None:
+    with anyipc.listen("shm://?size=4096") as listener:
+        with anyipc.connect(listener.address) as client, listener.accept(timeout=5) as server:
+            client.send(b"a" * 1000)
+            view = server.recv_view(timeout=5)
+            assert view.readonly and bytes(view) == b"a" * 1000
+            sent = 0
+            with pytest.raises(anyipc.Timeout):  # its space stays taken: the ring fills up
+                while True:
+                    client.send(b"b" * 1000, timeout=0.2)
+                    sent += 1
+            assert sent == 3, "the lent message's space was reused"
+            assert bytes(view) == b"a" * 1000, "the sender overwrote a lent message"
+            assert server.recv(timeout=5) == b"b" * 1000
+            with pytest.raises(ValueError):
+                bytes(view)  # released by the next receive
+            assert [server.recv(timeout=5) for _ in range(sent - 1)] == [b"b" * 1000] * 2
+            for _ in range(8):  # records that wrap around the end come back whole too
+                client.send(bytes(range(256)) * 3)
+                assert bytes(server.recv_view(timeout=5)) == bytes(range(256)) * 3
