@@ -38,14 +38,15 @@ asks the sender for a wake-up byte on the socket, which is this channel's
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from anyipc._capabilities import Capabilities
-from anyipc._channel import BytesLike, Channel
+from anyipc._channel import BytesLike, Channel, as_byte_view
 from anyipc._deadline import Deadline
 from anyipc._errors import ConnectionLost, EndOfChannel, Timeout
 from anyipc._readiness import READABLE, wait_for_fd
@@ -141,8 +142,9 @@ class ShmChannel(Channel):
         self._refusal = ""
         self._armed_by_wait = False
         self._pid = os.getpid()
+        self._max_message = capabilities.max_message_size or 0
         # the largest message the fast path of send takes: none when each is synced
-        self._fast_limit = -1 if sync else (capabilities.max_message_size or 0)
+        self._fast_limit = -1 if sync else self._max_message
         super().__init__(capabilities, address=address, peer=peer)
 
     # -- the fast paths: a message that fits now, or one that is there now ---------------
@@ -176,6 +178,64 @@ class ShmChannel(Channel):
             finally:
                 lock.release()
         return super().recv(timeout=timeout)
+
+    # -- batches ---------------------------------------------------------------------------
+    def send_many(self, messages: Sequence[BytesLike], *, timeout: float | None = None) -> None:
+        """Send ``messages`` in order, each as one message, publishing as many at once as fit.
+
+        The same as calling ``send`` for each, at a fraction of the cost for
+        small messages.  A message over ``max_message_size`` raises
+        :class:`~anyipc.MessageTooLarge` before any is sent.  On
+        :class:`~anyipc.Timeout`, ``sent`` is the number of messages sent
+        (they will arrive); the others were not.
+        """
+        views = [m if isinstance(m, bytes) else as_byte_view(m) for m in messages]
+        self._check_can_send()
+        limit = self._max_message
+        for view in views:
+            if len(view) > limit:
+                self._check_size(as_byte_view(view))  # raises MessageTooLarge
+        deadline = Deadline(timeout)
+        self._locked(self._send_lock, deadline, "send")
+        try:
+            self._check_open()
+            out = self._out
+            before = self._mapping.sync if self._sync else None
+            done = 0
+            while done < len(views):
+                written = out.try_write_many(views[done:], before)
+                if written:
+                    done += written
+                    if before is not None:
+                        before()
+                    if out.consumer_waiting():
+                        self._ring_doorbell()
+                    continue
+                if self._peer_gone:
+                    raise ConnectionLost(self._gone(f"send to {self.peer}"))
+                room = functools.partial(out.has_room, len(views[done]))
+                try:
+                    self._await(room, out.set_blocked, deadline, "send")
+                except Timeout as exc:
+                    raise Timeout(f"{exc}: {done} of {len(views)} sent", sent=done) from None
+        finally:
+            self._send_lock.release()
+
+    def recv_many(self, most: int, *, timeout: float | None = None) -> list[bytes]:
+        """Up to ``most`` messages: those there now, or, if none is, the first that comes.
+
+        Never returns an empty list: it waits like ``recv`` (and raises what
+        ``recv`` raises) until at least one message is there.
+        """
+        if most < 1:
+            raise ValueError(f"most must be at least 1, not {most}")
+        first = self.recv(timeout=timeout)
+        if most == 1:
+            return [first]
+        with self._recv_lock:
+            if self._closed:
+                return [first]
+            return [first, *self._in.try_read_many(most - 1)]
 
     # -- sending -------------------------------------------------------------------------
     def _send(self, data: memoryview, deadline: Deadline) -> None:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import platform
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 __all__ = [
     "CONTROL_BYTES",
@@ -144,14 +144,38 @@ class Ring:
         ``before_publishing``, if given, runs between writing the record and
         publishing it (to write a file-backed record back first).
         """
+        return self.try_write_many((payload,), before_publishing) == 1
+
+    def try_write_many(
+        self,
+        payloads: Sequence[bytes | memoryview],
+        before_publishing: Callable[[], None] | None = None,
+    ) -> int:
+        """Write as many of ``payloads`` as fit, in order, and publish them at once.
+
+        Returns how many were written (0: no room for the first yet).
+        """
         words = self._words
-        head = words[_HEAD]
+        head = start = words[_HEAD]
+        for payload in payloads:
+            placed = self._place(head, payload)
+            if placed is None:
+                break
+            head = placed
+        if head != start:
+            if before_publishing is not None:
+                before_publishing()
+            words[_HEAD] = head
+        return self._count(start, head, payloads)
+
+    def _place(self, head: int, payload: bytes | memoryview) -> int | None:
+        """Write a record of ``payload`` at ``head`` (unpublished); the next head, or ``None``."""
         size = len(payload)
         need = RECORD_HEADER + _padded(size)
         if head + need - self._cached > self.capacity:
-            self._cached = words[_TAIL]
+            self._cached = self._words[_TAIL]
             if head + need - self._cached > self.capacity:
-                return False
+                return None
         data = self._data
         start = head & self._mask
         self._slots[start >> 3] = size
@@ -162,10 +186,18 @@ class Ring:
         data[begin : begin + first] = payload[:first]
         if first < size:
             data[: size - first] = payload[first:]
-        if before_publishing is not None:
-            before_publishing()
-        words[_HEAD] = head + need
-        return True
+        return head + need
+
+    @staticmethod
+    def _count(start: int, head: int, payloads: Sequence[bytes | memoryview]) -> int:
+        """How many of ``payloads`` the records from ``start`` to ``head`` hold."""
+        count = 0
+        for payload in payloads:
+            if start == head:
+                break
+            start += RECORD_HEADER + _padded(len(payload))
+            count += 1
+        return count
 
     def has_room(self, size: int) -> bool:
         """True when a record of ``size`` payload bytes fits now."""
@@ -199,14 +231,24 @@ class Ring:
 
     def try_read(self) -> bytes | None:
         """The next payload, copied out, with its space released; ``None`` when empty."""
+        payloads = self.try_read_many(1)
+        return payloads[0] if payloads else None
+
+    def try_read_many(self, limit: int) -> list[bytes]:
+        """Up to ``limit`` payloads that are there now, copied out; their space released at once."""
         self.release_view()
-        found = self._next()
-        if found is None:
-            return None
-        tail, begin, size = found
-        payload = self._copy(begin, size)
-        self._words[_TAIL] = tail + RECORD_HEADER + _padded(size)
-        return payload
+        payloads: list[bytes] = []
+        tail = self._words[_TAIL]
+        while len(payloads) < limit:
+            found = self._next(tail)
+            if found is None:
+                break
+            begin, size = found
+            payloads.append(self._copy(begin, size))
+            tail += RECORD_HEADER + _padded(size)
+        if payloads:
+            self._words[_TAIL] = tail
+        return payloads
 
     def try_read_view(self) -> memoryview | None:
         """The next payload as a read-only view into the ring; ``None`` when empty.
@@ -217,10 +259,11 @@ class Ring:
         copied, and the view is over the copy.
         """
         self.release_view()
-        found = self._next()
+        tail = self._words[_TAIL]
+        found = self._next(tail)
         if found is None:
             return None
-        tail, begin, size = found
+        begin, size = found
         if begin + size <= self.capacity:
             view = self._data[begin : begin + size].toreadonly()
         else:
@@ -240,12 +283,10 @@ class Ring:
             pass  # the caller holds views derived from it: they see whatever comes next
         self._words[_TAIL] = tail
 
-    def _next(self) -> tuple[int, int, int] | None:
-        """(tail, payload offset, payload size) of the next record; ``None`` when empty."""
-        words = self._words
-        tail = words[_TAIL]
+    def _next(self, tail: int) -> tuple[int, int] | None:
+        """(payload offset, payload size) of the record at ``tail``; ``None`` when none is there."""
         if self._cached == tail:
-            self._cached = words[_HEAD]
+            self._cached = self._words[_HEAD]
             if self._cached == tail:
                 return None
         start = tail & self._mask
@@ -255,7 +296,7 @@ class Ring:
                 f"a record of {size} bytes at {tail} does not fit below head {self._cached}"
             )
         begin = start + RECORD_HEADER
-        return tail, 0 if begin == self.capacity else begin, size
+        return 0 if begin == self.capacity else begin, size
 
     def _copy(self, begin: int, size: int) -> bytes:
         data = self._data

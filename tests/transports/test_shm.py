@@ -263,3 +263,28 @@ def test_recv_view_lends_the_ring_until_the_next_receive() -> None:
             for _ in range(8):  # records that wrap around the end come back whole too
                 client.send(bytes(range(256)) * 3)
                 assert bytes(server.recv_view(timeout=5)) == bytes(range(256)) * 3
+
+
+def test_batches_are_the_same_messages_in_the_same_order() -> None:
+    with anyipc.listen("shm://?size=4096") as listener:
+        with anyipc.connect(listener.address) as client, listener.accept(timeout=5) as server:
+            messages = [bytes([n]) * (n * 7) for n in range(200)]  # more than the ring holds
+            sender = threading.Thread(target=client.send_many, args=(messages,))
+            sender.start()
+            received: list[bytes] = []
+            while len(received) < len(messages):
+                received += server.recv_many(50, timeout=5)
+            sender.join(10)
+            assert received == messages
+            with pytest.raises(anyipc.MessageTooLarge):
+                client.send_many([b"ok", b"x" * 5000])
+            with pytest.raises(anyipc.Timeout):
+                server.recv(timeout=0.1)  # nothing of a refused batch was sent
+
+
+def test_a_batch_that_times_out_says_how_many_went() -> None:
+    with anyipc.listen("shm://?size=4096") as listener:
+        with anyipc.connect(listener.address) as client, listener.accept(timeout=5):
+            with pytest.raises(anyipc.Timeout) as raised:
+                client.send_many([b"y" * 1000] * 10, timeout=0.2)
+            assert raised.value.sent == 4096 // 1008
