@@ -114,10 +114,10 @@ class Endpoint:
 
     def _locked(self, lock: threading.Lock, deadline: Deadline, what: str) -> None:
         """Take ``lock`` before ``deadline``; the caller releases it."""
-        left = deadline.remaining()
-        acquired = lock.acquire(timeout=-1 if left is None else left)
-        if not acquired:
-            raise Timeout(f"{what} timed out waiting for another thread's {what}")
+        if not lock.acquire(blocking=False):  # free, as it mostly is: no clock to read
+            left = deadline.remaining()
+            if not lock.acquire(timeout=-1 if left is None else left):
+                raise Timeout(f"{what} timed out waiting for another thread's {what}")
         if self._closed:
             lock.release()
             raise ChannelClosed(f"{self!r} is closed")

@@ -4,29 +4,44 @@ An :class:`FdStream` owns one descriptor, a read end or a write end, and
 never changes its flags.  Pipe ends handed to a child stay in blocking mode
 (the POSIX default), because ``O_NONBLOCK`` belongs to the open file
 description, which the child shares: setting it would change the child's
-descriptor too.  So every call waits with ``poll()`` first (together with
-the endpoint's waker: timeouts hold, and ``close()`` from another thread
-wakes the call with :class:`~anyipc.ChannelClosed`), and then asks the
-kernel only for what it can do without blocking:
+descriptor too.  So every wait is a ``poll()`` (together with the
+endpoint's waker: timeouts hold, and ``close()`` from another thread wakes
+the call with :class:`~anyipc.ChannelClosed`), and the kernel is asked
+only for what it can do without blocking:
 
 * Reading: one ``read()`` after the descriptor polled readable (data, or
   no writer left).  It returns at once, unless another process reads the
   same pipe concurrently and takes the data first: then a blocking
   descriptor blocks until more data or the end arrives (two readers of one
   byte stream is a mistake anyway; give each reader its own pipe).
-* Writing: after the descriptor polled writable, at most :data:`PIPE_BUF`
-  bytes on a blocking descriptor (Linux reports a pipe writable when one of
-  its page-sized slots is free, and a write of up to ``PIPE_BUF`` bytes fits
-  in a free slot, so it does not block, unless another process writing the
-  same pipe fills it in between: then it waits for the reader to make
-  room), and everything at once on a non-blocking one (the kernel takes
-  what fits and says ``EAGAIN`` when nothing does).  The mode is read at
-  the start of each ``send``.
+* Writing: on a non-blocking open file description of the pipe that is
+  this channel's alone.  A ``fifo://`` writer opens its descriptor so (the
+  ``private`` argument says so); for any other write end the first
+  ``send`` opens a second description of the same pipe through
+  ``/proc/self/fd/N`` (Linux), non-blocking and close-on-exec, and keeps
+  it until ``close()``: it is never handed on (``fds`` names only the
+  original), and the original's mode stays as it was.  A send writes all
+  it can at once (the kernel takes what fits), and after a partial write
+  or ``EAGAIN`` waits for the pipe to poll writable and writes again.
+  While it is open it counts as one more writer of the pipe, which changes
+  nothing visible: it closes with the channel, as the original does.
+  Where it cannot be opened (no ``/proc``, no permission to reopen the
+  pipe, no descriptor left) sends write the original descriptor, at most :data:`PIPE_BUF`
+  bytes after each time it polled writable: Linux reports a pipe writable
+  when one of its page-sized buffers is free, and a write of up to
+  ``PIPE_BUF`` bytes fits in one, so it does not block, unless another
+  process writing the same pipe fills it in between (then it waits for
+  the reader to make room).  A larger write is not safe even when the
+  bytes queued (``FIONREAD``) leave room: partial writes leave page
+  buffers part-empty, so fewer pages may be free than the byte count
+  suggests, and a blocking write that does not fit waits for the reader,
+  past any deadline and ``close()``.
 
 Atomicity: a write of up to ``PIPE_BUF`` (4096) bytes is atomic, never
-interleaved with another writer's bytes; one ``send`` of up to
-``PIPE_BUF`` bytes is one such write.  Longer sends may interleave with
-other writers of the same pipe at ``PIPE_BUF``-sized (or smaller) pieces.
+interleaved with another writer's bytes (a non-blocking one is written
+whole or fails with ``EAGAIN`` and is retried whole); one ``send`` of up
+to ``PIPE_BUF`` bytes is one such write.  Longer sends may interleave with
+other writers of the same pipe between the writes they are made of.
 
 Ends.  ``recv`` returns 1..65536 bytes.  When no writer is left and
 everything written was read it raises :class:`~anyipc.EndOfChannel`.  A
@@ -50,6 +65,7 @@ indistinguishable.)
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
@@ -68,7 +84,7 @@ from anyipc._errors import (
     Timeout,
     map_os_error,
 )
-from anyipc._readiness import READABLE, WRITABLE, wait_for_fd
+from anyipc._readiness import READABLE, WRITABLE, FdWaiter
 
 __all__ = ["CHUNK", "PIPE_BUF", "FdStream"]
 
@@ -84,8 +100,11 @@ class FdStream(Channel):
 
     ``sending`` says which end it is: the write end sends, the read end
     receives (the other operation raises :class:`~anyipc.NotSupported`).
+    ``private`` says that ``fd`` is a write end in non-blocking mode whose
+    open file description this channel alone uses (``fifo://`` opens its
+    writers so): sends write it directly instead of opening their own.
     See the module docstring for blocking mode, atomicity, ends and SIGPIPE.
-    ``close()`` closes the descriptor.
+    ``close()`` closes the descriptor (and the one sends opened).
     """
 
     def __init__(
@@ -96,8 +115,13 @@ class FdStream(Channel):
         sending: bool,
         address: str | None,
         peer: str | None = None,
+        private: bool = False,
     ) -> None:
         self._fd = fd
+        # What sends write without blocking: ``fd`` when private, else the description the
+        # first send opens; -1 when it could not be opened (PIPE_BUF after each POLLOUT on fd).
+        self._out: int | None = fd if private else None
+        self._waiter: FdWaiter | None = None  # made by the first wait, under the call's lock
         super().__init__(
             capabilities, address=address, peer=peer, can_send=sending, can_recv=not sending
         )
@@ -129,7 +153,7 @@ class FdStream(Channel):
     def _read(self, attempt: Callable[[], _T], deadline: Deadline) -> _T:
         """Wait until readable, then ``attempt`` one read; bytes, or the end of the stream."""
         while True:
-            wait_for_fd(self._fd, READABLE, deadline, self._waker, "recv")
+            self._wait(deadline, "recv")
             try:
                 result = attempt()
             except BlockingIOError:  # a non-blocking descriptor whose data another reader took
@@ -141,21 +165,33 @@ class FdStream(Channel):
             return result
 
     def _send(self, data: memoryview, deadline: Deadline) -> None:
-        step = len(data) if _non_blocking(self._fd) else PIPE_BUF
+        if self._out is None:
+            self._out = _reopen_non_blocking(self._fd)
+        if self._out >= 0:  # non-blocking: write what fits at once, wait only when it is full
+            fd, step, wait_first = self._out, len(data), False
+        else:  # blocking: one page's worth, each after the pipe polled writable
+            fd, step, wait_first = self._fd, PIPE_BUF, True
         sent = 0
         while sent < len(data):
+            if wait_first:
+                try:
+                    self._wait(deadline, "send")
+                except Timeout:
+                    raise Timeout(
+                        f"send timed out after {sent} of {len(data)} bytes", sent=sent
+                    ) from None
+            wait_first = True
             try:
-                wait_for_fd(self._fd, WRITABLE, deadline, self._waker, "send")
-            except Timeout:
-                raise Timeout(
-                    f"send timed out after {sent} of {len(data)} bytes", sent=sent
-                ) from None
-            try:
-                sent += _write(self._fd, data[sent : sent + step])
-            except BlockingIOError:  # another writer filled the pipe first
+                sent += _write(fd, data[sent : sent + step])
+            except BlockingIOError:  # full, or another writer filled it first
                 continue
             except OSError as exc:
                 raise self._failure(exc, "send") from exc
+
+    def _wait(self, deadline: Deadline, what: str) -> None:
+        if self._waiter is None:
+            self._waiter = FdWaiter(self._fd, READABLE if self.can_recv else WRITABLE, self._waker)
+        self._waiter.wait(deadline, what)
 
     def _failure(self, exc: OSError, what: str) -> IPCError:
         if self._closed:
@@ -169,11 +205,28 @@ class FdStream(Channel):
         return self._fd if self.can_recv else None
 
     def _close(self) -> None:
+        if self._out is not None and self._out not in (-1, self._fd):
+            os.close(self._out)
         os.close(self._fd)
 
 
-def _non_blocking(fd: int) -> bool:
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK)
+def _reopen_non_blocking(fd: int) -> int:
+    """A new non-blocking, close-on-exec descriptor writing the pipe of ``fd``; -1 if none.
+
+    Opened through ``/proc/self/fd``, so that it is an open file description
+    of its own: its mode is nobody else's.  Keeps ``O_DIRECT`` (packet mode).
+    """
+    flags = os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        flags |= fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT
+        out = os.open(f"/proc/self/fd/{fd}", flags)
+    except OSError:
+        return -1
+    with contextlib.suppress(OSError):
+        if os.path.samestat(os.fstat(out), os.fstat(fd)):  # the same pipe, whatever /proc is
+            return out
+    os.close(out)
+    return -1
 
 
 def _write(fd: int, data: memoryview) -> int:

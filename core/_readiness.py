@@ -1,7 +1,8 @@
 """Blocking on descriptors with a deadline, and waking blocked callers on close.
 
 Every channel that blocks on a descriptor waits here, together with its
-:class:`Waker`, so that ``close()`` from another thread interrupts the wait.
+:class:`Waker`, so that ``close()`` from another thread interrupts the wait:
+once with :func:`wait_for_fd`, or again and again with an :class:`FdWaiter`.
 Channels without a descriptor of their own (in-process transports) keep a
 :class:`Watchers` list that :func:`anyipc.wait` uses instead.
 """
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from anyipc._deadline import Deadline
 from anyipc._errors import ChannelClosed, Timeout
 
-__all__ = ["READABLE", "WRITABLE", "Waker", "Watchers", "wait_for_fd"]
+__all__ = ["READABLE", "WRITABLE", "FdWaiter", "Waker", "Watchers", "wait_for_fd"]
 
 READABLE = select.POLLIN | select.POLLPRI
 WRITABLE = select.POLLOUT
@@ -69,27 +70,53 @@ def wait_for_fd(fd: int, events: int, deadline: Deadline, waker: Waker, what: st
 
     Returns the events seen.  Raises :class:`Timeout` (message ``what``) when
     the deadline passes first and :class:`ChannelClosed` when the waker was
-    woken.  ``EINTR`` is retried with the remaining time (PEP 475).
+    woken.  ``EINTR`` is retried with the remaining time (PEP 475).  A call
+    that waits on the same descriptor again and again keeps an
+    :class:`FdWaiter` instead, which registers it once.
     """
-    if waker.woken:
+    if waker.woken:  # before asking a released waker for an eventfd, which it would make anew
         raise ChannelClosed("the channel is closed")
-    poller = select.poll()
-    poller.register(fd, events)
-    wake_fd = waker.fileno()
-    poller.register(wake_fd, select.POLLIN)
-    while True:
-        ready = poller.poll(deadline.poll_ms())
-        if not ready:
-            if deadline.expired():
-                raise Timeout(f"{what} timed out")
-            continue
-        seen = 0
-        for ready_fd, mask in ready:
-            if ready_fd == wake_fd:
-                raise ChannelClosed("the channel was closed while waiting")
-            seen |= mask
-        if seen & (events | _FAILED):
-            return seen
+    return FdWaiter(fd, events, waker).wait(deadline, what)
+
+
+class FdWaiter:
+    """:func:`wait_for_fd` for one descriptor and events, with the poll object built once.
+
+    A channel keeps one per direction and creates it on its first wait (that
+    creates the waker's eventfd), while it holds that direction's lock; the
+    lock also keeps two threads from waiting on it at once, which ``poll``
+    objects refuse.  It holds no descriptor of its own and needs no closing;
+    after the channel is closed its registrations are stale, and :meth:`wait`
+    raises :class:`ChannelClosed` before polling them.
+    """
+
+    __slots__ = ("_events", "_poller", "_wake_fd", "_waker")
+
+    def __init__(self, fd: int, events: int, waker: Waker) -> None:
+        self._events = events
+        self._waker = waker
+        self._wake_fd = waker.fileno()
+        self._poller = select.poll()
+        self._poller.register(fd, events)
+        self._poller.register(self._wake_fd, select.POLLIN)
+
+    def wait(self, deadline: Deadline, what: str) -> int:
+        """Block until the descriptor is ready, as :func:`wait_for_fd` does; the events seen."""
+        if self._waker.woken:
+            raise ChannelClosed("the channel is closed")
+        while True:
+            ready = self._poller.poll(deadline.poll_ms())
+            if not ready:
+                if deadline.expired():
+                    raise Timeout(f"{what} timed out")
+                continue
+            seen = 0
+            for ready_fd, mask in ready:
+                if ready_fd == self._wake_fd:
+                    raise ChannelClosed("the channel was closed while waiting")
+                seen |= mask
+            if seen & (self._events | _FAILED):
+                return seen
 
 
 class Watchers:

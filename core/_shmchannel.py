@@ -12,9 +12,9 @@ connected Unix stream socket, used for two things that shared memory cannot
 do:
 
 * Wake-ups.  A receiver that finds its ring empty spins for a while
-  (see :class:`Pacer`), then says it is waiting and sleeps in ``poll()``
-  on the socket; a sender that sees the flag writes one byte to
-  the socket.  A sender waiting for room does the same the other way.  So
+  (see :class:`~anyipc._pacer.Pacer`), then says it is waiting and sleeps
+  in ``poll()`` on the socket; a sender that sees the flag writes one byte
+  to the socket.  A sender waiting for room does the same the other way.  So
   latency stays near the spinning floor while an idle channel takes no CPU.
   Sleeps are cut into slices of at most :data:`SLICE_S`, after which the
   rings are checked again whatever happened, so that a lost wake-up could
@@ -49,14 +49,14 @@ from anyipc._capabilities import Capabilities
 from anyipc._channel import BytesLike, Channel, as_byte_view
 from anyipc._deadline import Deadline
 from anyipc._errors import ConnectionLost, EndOfChannel, Timeout
+from anyipc._pacer import Pacer
 from anyipc._readiness import READABLE, wait_for_fd
 from anyipc._shmring import CorruptRing, Ring, ring_bytes
 
-__all__ = ["SEGMENT_HEADER", "SLICE_S", "Mapping", "Pacer", "ShmChannel", "segment_bytes"]
+__all__ = ["SEGMENT_HEADER", "SLICE_S", "Mapping", "ShmChannel", "segment_bytes"]
 
 SEGMENT_HEADER = 4096
 SLICE_S = 0.05  #: the longest sleep before the rings are checked again
-MIN_SPIN_S = 5e-6  #: the spin of an end whose recent waits were long
 _DOORBELL = b"\x01"
 _Payload = TypeVar("_Payload", bytes, memoryview)
 _FLAGS = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
@@ -79,33 +79,6 @@ class Mapping(Protocol):
 
     def sync(self) -> None:
         """Write what changed back to the segment's file and wait for it (files only)."""
-
-
-class Pacer:
-    """How long a waiting end spins before it sleeps, from how long its recent waits took.
-
-    Spinning pays only when the peer answers sooner than a sleeper could be
-    woken (20-25 µs between two CPUs here).  While the recent waits average
-    under ``spin`` seconds, an end spins up to ``spin``, so that two ends in
-    a fast exchange keep answering each other without sleeping (a shorter
-    spin lets a single late answer tip both into waking each other every
-    time); once the waits are longer, as on an idle or slow channel, it
-    spins only :data:`MIN_SPIN_S` and sleeps, so an idle end costs no CPU.
-    """
-
-    __slots__ = ("_average", "_spin")
-
-    def __init__(self, spin: float) -> None:
-        self._spin = spin
-        self._average = 0.0
-
-    def budget(self) -> float:
-        """Seconds to spin before sleeping."""
-        return self._spin if self._average < self._spin else min(self._spin, MIN_SPIN_S)
-
-    def waited(self, seconds: float) -> None:
-        """Record how long a wait took (a moving average over about four waits)."""
-        self._average += (seconds - self._average) / 4
 
 
 class ShmChannel(Channel):

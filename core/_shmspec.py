@@ -13,7 +13,7 @@ Options, the same for all of them:
   before anything is written (there is no splitting).  Both ends must use
   the same ``size``; a client with another is refused and told why.
 * ``spin_us`` (default 500): the longest a waiting end polls its ring
-  before it sleeps (see :class:`anyipc._shmchannel.Pacer`); 0 sleeps at once.
+  before it sleeps (see :class:`anyipc._pacer.Pacer`); 0 sleeps at once.
 * ``mode`` (default ``600``): who may connect, checked against each
   client's credentials (see :mod:`anyipc._shmlink`).
 * ``connect_timeout`` (seconds, default 10).

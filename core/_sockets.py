@@ -7,10 +7,11 @@ non-blocking by its flags (``MSG_DONTWAIT``) instead, because the mode
 belongs to the open file description, which a child that inherits the
 descriptor shares (``socketpair://``, the fork server model): it can use
 the descriptor as a plain, blocking one.  A call that must wait polls the
-socket together with the endpoint's waker
-(:func:`anyipc._readiness.wait_for_fd`) until the call's deadline, so
+socket together with the endpoint's waker until the call's deadline, so
 timeouts are never early and ``close()`` from another thread wakes it (it
-raises :class:`ChannelClosed`).
+raises :class:`ChannelClosed`); a connected channel keeps one
+:class:`~anyipc._readiness.FdWaiter` per direction for that, so that the
+wait between two messages costs one ``poll()`` and no set-up.
 
 Errors.  Sends pass ``MSG_NOSIGNAL``: writing to a vanished peer raises
 :class:`ConnectionLost` and never raises SIGPIPE, whatever the process's
@@ -60,7 +61,7 @@ from anyipc._errors import (
     map_os_error,
 )
 from anyipc._options import Option
-from anyipc._readiness import READABLE, WRITABLE, wait_for_fd
+from anyipc._readiness import READABLE, WRITABLE, FdWaiter, wait_for_fd
 
 __all__ = [
     "CHUNK",
@@ -85,6 +86,8 @@ CONNECT_TIMEOUT = Option(
 )
 
 _T = TypeVar("_T")
+
+_SEND_FLAGS = int(socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT)  # once: the enum's "|" is slow
 
 # accept(2): errors of a connection that died while queued; retry as for EAGAIN.
 _ACCEPT_AGAIN = frozenset(
@@ -138,6 +141,9 @@ class SocketChannel(Channel):
         if sock.gettimeout() is not None:
             sock.settimeout(None)  # no timeout of Python's own: each call below is MSG_DONTWAIT
         self._lost: str | None = None
+        # Each made by the first wait in its direction, under that direction's lock.
+        self._readable: FdWaiter | None = None
+        self._writable: FdWaiter | None = None
 
     def recv_into(self, buffer: bytearray | memoryview, *, timeout: float | None = None) -> int:
         """Receive 1..``len(buffer)`` stream bytes into ``buffer`` and return how many.
@@ -171,7 +177,9 @@ class SocketChannel(Channel):
             try:
                 result = attempt()
             except BlockingIOError:
-                wait_for_fd(self._sock.fileno(), READABLE, deadline, self._waker, "recv")
+                if self._readable is None:
+                    self._readable = FdWaiter(self._sock.fileno(), READABLE, self._waker)
+                self._readable.wait(deadline, "recv")
                 continue
             except OSError as exc:
                 error = self._failure(exc, "recv")
@@ -186,10 +194,12 @@ class SocketChannel(Channel):
         sent = 0
         while sent < len(data):
             try:
-                sent += self._sock.send(data[sent:], socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT)
+                sent += self._sock.send(data[sent:], _SEND_FLAGS)
             except BlockingIOError:
+                if self._writable is None:
+                    self._writable = FdWaiter(self._sock.fileno(), WRITABLE, self._waker)
                 try:
-                    wait_for_fd(self._sock.fileno(), WRITABLE, deadline, self._waker, "send")
+                    self._writable.wait(deadline, "send")
                 except Timeout:
                     raise Timeout(
                         f"send timed out after {sent} of {len(data)} bytes", sent=sent

@@ -10,18 +10,20 @@ Creating and opening queues, and the semantics, are in
 from __future__ import annotations
 
 import os
+import time
 
 import posix_ipc
 
 from anyipc._capabilities import Capabilities
+from anyipc._channel import BytesLike
 from anyipc._deadline import Deadline
 from anyipc._errors import ConnectionLost, Timeout
 from anyipc._owner import OwnerLock, owner_alive
 from anyipc._queues import QueueEnd
-from anyipc._readiness import READABLE, WRITABLE, wait_for_fd
+from anyipc._readiness import READABLE, WRITABLE, FdWaiter
 from anyipc._senders import SURVEY_S, Enrolment, Roster
 
-RECHECK_S = 0.5  #: how often a send blocked on a full queue checks that the receiver exists
+RECHECK_S = 0.5  #: at most how often sends that find the queue full check on the receiver
 
 
 class PosixMQChannel(QueueEnd):
@@ -50,6 +52,8 @@ class PosixMQChannel(QueueEnd):
         self._inode = os.fstat(self._mqd).st_ino
         self._name = name
         self._priority = priority
+        self._poller: FdWaiter | None = None  # made by the first wait
+        self._recheck_at = 0.0  # when a send that waits for room next checks the receiver
         super().__init__(
             capabilities,
             uri,
@@ -62,18 +66,18 @@ class PosixMQChannel(QueueEnd):
         if roster is not None:
             self.poll_interval = SURVEY_S
 
-    def _recv(self, deadline: Deadline) -> bytes:
+    def _await_message(self, deadline: Deadline) -> bytes:
         while True:
+            if self._roster is None:
+                self._waiter().wait(deadline, "recv")
+            else:
+                message = self._after_senders(self._roster, self._take)
+                if message is not None:
+                    return message
+                self._wait_a_while(deadline, SURVEY_S, "recv timed out")
             message = self._take()
             if message is not None:
                 return message
-            if self._roster is None:
-                wait_for_fd(self._mqd, READABLE, deadline, self._waker, "recv")
-                continue
-            message = self._after_senders(self._roster, self._take)
-            if message is not None:
-                return message
-            self._wait_a_while(deadline, READABLE, SURVEY_S, "recv timed out")
 
     def _take(self) -> bytes | None:
         """The next message, or ``None`` when the queue is empty."""
@@ -89,33 +93,56 @@ class PosixMQChannel(QueueEnd):
         survey = self._roster.survey()
         return survey.ended  # recv will report the end (or take what is left first)
 
+    def _put(self, data: BytesLike) -> bool:
+        try:
+            self._queue.send(data, None, self._priority)  # timeout, priority: by position, faster
+        except posix_ipc.BusyError:
+            return False
+        return True
+
     def _send(self, data: memoryview, deadline: Deadline) -> None:
-        while True:
-            try:
-                self._queue.send(data, priority=self._priority)
-            except posix_ipc.BusyError:
-                self._wait_for_room(deadline)
-                continue
-            return
+        while not self._put(data):
+            self._wait_for_room(deadline)
 
     def _wait_for_room(self, deadline: Deadline) -> None:
-        """Wait (a slice at a time) until the full queue has room, or the receiver is gone."""
-        gone = self._receiver_gone()
-        if gone:
-            raise ConnectionLost(f"send to {self.peer}: {gone}")
+        """Wait until the full queue has room, at most until the receiver is next checked.
+
+        The receiver is checked when RECHECK_S has passed since the last
+        check (so the first time at once): a sender that finds the queue
+        full again and again, as a fast one does, is not slowed down by a
+        check at every message, and one that waits long checks every
+        RECHECK_S.  Raises :class:`~anyipc.ConnectionLost` once it is gone.
+        """
+        now = time.monotonic()
+        if now >= self._recheck_at:
+            gone = self._receiver_gone()
+            if gone:
+                raise ConnectionLost(f"send to {self.peer}: {gone}")
+            self._recheck_at = now + RECHECK_S
         self._wait_a_while(
-            deadline, WRITABLE, RECHECK_S, f"send to {self.peer} timed out: the queue stayed full"
+            deadline,
+            self._recheck_at - now,
+            f"send to {self.peer} timed out: the queue stayed full",
         )
 
-    def _wait_a_while(self, deadline: Deadline, events: int, most: float, timed_out: str) -> None:
-        """Wait until the queue polls ``events``, at most ``most`` seconds or until ``deadline``.
+    def _waiter(self) -> FdWaiter:
+        """What waits for the queue: readable on the receiving end, writable on a sending end.
+
+        Made by the first wait, under the direction's lock.
+        """
+        if self._poller is None:
+            self._poller = FdWaiter(self._mqd, READABLE if self.can_recv else WRITABLE, self._waker)
+        return self._poller
+
+    def _wait_a_while(self, deadline: Deadline, most: float, timed_out: str) -> None:
+        """Wait until the queue is ready, at most ``most`` seconds or until ``deadline``.
 
         Raises :class:`~anyipc.Timeout` (``timed_out``) once the deadline has passed.
         """
         left = deadline.remaining()
         step = Deadline(most if left is None else min(left, most))
         try:
-            wait_for_fd(self._mqd, events, step, self._waker, "wait")
+            self._waiter().wait(step, "wait")
         except Timeout:
             if deadline.expired():
                 raise Timeout(timed_out) from None

@@ -258,7 +258,7 @@ def connect(address: Address) -> Channel:
     except BaseException:
         os.close(fd)
         raise
-    return FdStream(fd, CAPABILITIES, sending=True, address=None, peer=name)
+    return FdStream(fd, CAPABILITIES, sending=True, address=None, peer=name, private=True)
 
 
 def _connect_error(exc: OSError, context: str) -> IPCError:

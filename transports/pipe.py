@@ -25,7 +25,11 @@ reader never sees the end); the flag is the descriptor's own and changes
 nothing for other processes.  Descriptors stay in blocking mode, so a
 child that is not anyipc (``cat``, ``sh -c 'echo hi >&5'``) can use them
 as plain descriptors; see :mod:`anyipc._fdstream` for how anyipc still
-keeps timeouts.
+keeps timeouts.  From its first ``send`` on, a write end also holds a
+second descriptor of its pipe, its own non-blocking one (Linux's
+``/proc/self/fd/N`` reopened, close-on-exec, never handed on), so that a
+large send fills the pipe in one write instead of 4 KiB at a time;
+closing the end closes both.
 
 Semantics: a lossless, ordered byte stream.  The end of all writers (every
 copy of the write end closed) is :class:`~anyipc.EndOfChannel` after all

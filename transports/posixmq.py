@@ -38,10 +38,10 @@ Non-guarantees:
   (see below).
 * A sender cannot tell at once that the receiver closed (the queue is
   unlinked, but senders that opened it keep a working descriptor): sends
-  go on succeeding until the orphaned queue is full.  A send that finds the
-  queue full checks every half second that the queue still has its name
-  and a live owner, and raises :class:`~anyipc.ConnectionLost` when not,
-  rather than waiting for its whole timeout.
+  go on succeeding until the orphaned queue is full.  Sends that find the
+  queue full check, at most every half second, that the queue still has
+  its name and a live owner, and raise :class:`~anyipc.ConnectionLost`
+  when not, rather than waiting for their whole timeout.
 
 The end of the senders (``end=senders`` on ``bind``).  Every sending end
 of anyipc enrols in the queue's roster while it is open (see
@@ -92,7 +92,11 @@ that anyipc did not create (no owner file) is never removed:
 :class:`~anyipc.AddressInUse`.
 
 Readiness: the queue descriptor is pollable, so the receiving end has a
-``fileno()``, and :func:`anyipc.wait` and ``recv`` poll it.  Queue names are
+``fileno()``, and :func:`anyipc.wait` and ``recv`` poll it (together with
+the channel's waker, so that ``close()`` from another thread ends the wait
+at once).  A waiting receiver sleeps in ``poll()``: it does not spin and
+costs no CPU while it waits, and a ``send`` that finds the queue full
+sleeps the same way until there is room.  Queue names are
 not listable here unless ``/dev/mqueue`` is mounted
 (``mount -t mqueue none /dev/mqueue``).
 """

@@ -62,10 +62,27 @@ report ``reports_end``.
 Atomicity.  The kernel copies a message in one system call: a sender killed
 at any moment leaves no partial message, and the queue goes on working.
 
-Waiting.  SysV queues have no descriptor, so blocking is a loop of
-non-blocking attempts with sleeps from 0.1 ms doubling to 5 ms (``time.sleep``
-retries after signals, PEP 475); ``close()`` from another thread ends it
-within one sleep.  :func:`anyipc.wait` re-checks a receiving end every 5 ms
+Waiting.  SysV queues have no descriptor, and a blocking ``msgrcv`` or
+``msgsnd`` could not be interrupted by ``close()``, so a ``recv`` that
+finds no message (or a ``send`` that finds the queue full) waits in a loop
+of non-blocking attempts, paced by how long this end's recent waits took
+(:class:`anyipc._pacer.Pacer`):
+
+* While they were short (under 0.5 ms on average, as in a fast exchange
+  of messages) it first tries again at once, for up to 0.5 ms, yielding
+  the CPU to any other runnable thread (``sched_yield``) between attempts.
+  A message sent meanwhile is taken within microseconds, about as fast as
+  a blocking call would take it, but this spinning keeps a CPU busy: a
+  receiver whose messages come less than about half a millisecond apart
+  uses a whole CPU while it waits (unless another thread wants it).
+* Otherwise (an idle or slow channel) it spins only 5 µs.  Then it sleeps
+  between attempts, from 0.1 ms doubling to 5 ms (``time.sleep`` retries
+  after signals, PEP 475), which costs an idle receiver about 200
+  attempts a second and no spinning: a few percent of a CPU at most.
+
+``close()`` from another thread ends a wait at its next attempt: at once
+while it spins, within one sleep (at most 5 ms) otherwise.  Timeouts are
+never early.  :func:`anyipc.wait` re-checks a receiving end every 5 ms
 (``poll_interval``): to find out whether a message *of its type* is there
 (which the kernel cannot tell without taking it), the check takes the next
 such message into the channel, and the next ``recv`` returns it.  So

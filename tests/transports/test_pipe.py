@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 import anyipc
+from anyipc import _fdstream
 
 WRITE = """
 import sys, anyipc
@@ -30,6 +32,22 @@ with anyipc.connect(sys.argv[1]) as end:
 
 @pytest.fixture
 def ends() -> Iterator[tuple[anyipc.Channel, anyipc.Channel]]:
+    writer, reader = anyipc.pair("pipe://")
+    yield writer, reader
+    writer.close()
+    reader.close()
+
+
+@pytest.fixture(params=["private descriptor", "no /proc"])
+def sending_ends(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[anyipc.Channel, anyipc.Channel]]:
+    """A pipe's ends, sends writing their own non-blocking descriptor, or the shared blocking one.
+
+    The second is what happens where ``/proc/self/fd`` cannot reopen the pipe.
+    """
+    if request.param == "no /proc":
+        monkeypatch.setattr(_fdstream, "_reopen_non_blocking", lambda fd: -1)
     writer, reader = anyipc.pair("pipe://")
     yield writer, reader
     writer.close()
@@ -125,16 +143,84 @@ def test_close_from_another_thread_wakes_a_blocked_recv(ends) -> None:
     assert not isinstance(outcome[0], anyipc.EndOfChannel)
 
 
-def test_a_full_pipe_times_out_after_filling_it_and_loses_nothing(ends) -> None:
-    writer, reader = ends
+def test_a_full_pipe_times_out_after_filling_it_and_loses_nothing(sending_ends) -> None:
+    writer, reader = sending_ends
     payload = os.urandom(1 << 20)
     with pytest.raises(anyipc.Timeout) as caught:
         writer.send(payload, timeout=0.2)
     sent = caught.value.sent
     capacity = fcntl.fcntl(_fd(writer), fcntl.F_GETPIPE_SZ)
-    assert sent == capacity, "blocking-mode writes fill the whole pipe before timing out"
+    assert sent == capacity, "sends fill the whole pipe before timing out"
     writer.close()
     assert _read_until_end(reader) == payload[:sent]
+
+
+def test_a_large_send_to_a_slow_reader_times_out_on_time_and_loses_nothing(sending_ends) -> None:
+    writer, reader = sending_ends
+    payload = os.urandom(1 << 20)
+    received = bytearray()
+
+    def slow_reader() -> None:  # 4 KiB every 5 ms at most: over a second for all of it
+        buffer = bytearray(4096)
+        with contextlib.suppress(anyipc.EndOfChannel):
+            while True:
+                received.extend(buffer[: reader.recv_into(buffer, timeout=10)])
+                time.sleep(0.005)
+
+    thread = threading.Thread(target=slow_reader)
+    thread.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(anyipc.Timeout) as caught:
+            writer.send(payload, timeout=0.3)
+        elapsed = time.monotonic() - started
+    finally:
+        writer.close()
+        thread.join(10)
+    assert 0.3 <= elapsed < 1.0
+    assert 0 < caught.value.sent < len(payload)
+    assert bytes(received) == payload[: caught.value.sent], "exactly what it says it sent"
+
+
+def test_close_from_another_thread_wakes_a_blocked_large_send(sending_ends) -> None:
+    writer, reader = sending_ends
+    payload = os.urandom(1 << 20)
+    closer = threading.Timer(0.2, writer.close)  # by then the pipe is full and the send waits
+    closer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(anyipc.ChannelClosed):
+            writer.send(payload, timeout=10)
+    finally:
+        closer.join(5)
+    assert time.monotonic() - started < 2
+    capacity = fcntl.fcntl(_fd(reader), fcntl.F_GETPIPE_SZ)
+    # The end follows the data: no descriptor of the write end stayed open.
+    assert _read_until_end(reader) == payload[:capacity]
+
+
+def _open_on(fd: int) -> int:
+    """How many descriptors of this process are open on the pipe of ``fd`` (either end)."""
+    pipe = os.fstat(fd)
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.path.samestat(os.stat(f"/proc/self/fd/{name}"), pipe)
+    return count
+
+
+def test_sends_write_a_private_descriptor_and_leave_the_shared_one_as_it_was(ends) -> None:
+    writer, reader = ends
+    flags = fcntl.fcntl(_fd(writer), fcntl.F_GETFL)
+    assert _open_on(_fd(reader)) == 2
+    writer.send(b"first ")
+    writer.send(b"second")
+    assert _open_on(_fd(reader)) == 3, "the first send opened one more, the second none"
+    assert fcntl.fcntl(_fd(writer), fcntl.F_GETFL) == flags, "still blocking, for a child"
+    assert writer.fds == (_fd(writer),), "children are handed the original alone"
+    writer.close()
+    assert _open_on(_fd(reader)) == 1, "closing the end closed both"
+    assert _read_until_end(reader) == b"first second"
 
 
 def test_wait_reports_the_read_end_once_data_is_there(ends) -> None:

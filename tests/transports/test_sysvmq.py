@@ -139,6 +139,32 @@ def test_close_wakes_a_blocked_recv_at_once(bound: anyipc.Channel) -> None:
     assert time.monotonic() - started < 1.0
 
 
+def test_an_idle_receiver_naps_instead_of_spinning() -> None:
+    """Waits that find nothing for a long time spin only briefly: an idle end costs little CPU.
+
+    Measured in a child, whose CPU time is only the receiver's.
+    """
+    used = finish(
+        child(
+            """
+            import resource, anyipc
+            def cpu():
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                return usage.ru_utime + usage.ru_stime
+            with anyipc.bind("sysvmq://") as channel:
+                before = cpu()
+                for _ in range(10):
+                    try:
+                        channel.recv(timeout=0.15)
+                    except anyipc.Timeout:
+                        pass
+                print(cpu() - before)
+            """
+        )
+    )
+    assert float(used) < 0.3, f"10 idle waits of 0.15 s used {float(used):.3f} s of CPU"
+
+
 # -- typed channels on one queue ------------------------------------------------------------
 def test_typed_channels_share_one_queue(fresh_key: int) -> None:
     with (
