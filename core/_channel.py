@@ -11,7 +11,7 @@ from anyipc._deadline import Deadline
 from anyipc._endpoint import Endpoint
 from anyipc._errors import EndOfChannel, MessageTooLarge, NotSupported
 
-__all__ = ["BytesLike", "Channel", "Listener"]
+__all__ = ["BytesLike", "Channel", "Listener", "receiving_view"]
 
 BytesLike: TypeAlias = bytes | bytearray | memoryview
 
@@ -27,6 +27,16 @@ def as_byte_view(data: object) -> memoryview:
     if view.format != "B" or view.ndim != 1 or not view.c_contiguous:
         view = memoryview(view.tobytes())
     return view.toreadonly()
+
+
+def receiving_view(buffer: bytearray | memoryview) -> memoryview:
+    """``buffer`` as a flat byte view for ``recv_into``; ``TypeError``/``ValueError`` if unfit."""
+    view = memoryview(buffer).cast("B")
+    if view.readonly:
+        raise TypeError("recv_into needs a writable buffer")
+    if not len(view):
+        raise ValueError("recv_into needs a non-empty buffer")
+    return view
 
 
 class Channel(Endpoint, abc.ABC):

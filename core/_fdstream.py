@@ -74,7 +74,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from anyipc._capabilities import Capabilities
-from anyipc._channel import Channel
+from anyipc._channel import Channel, receiving_view
 from anyipc._deadline import Deadline
 from anyipc._errors import (
     ChannelClosed,
@@ -133,11 +133,7 @@ class FdStream(Channel):
         (the framed layer reads large messages straight into place with it).
         ``buffer`` must be writable and not empty.
         """
-        view = memoryview(buffer).cast("B")
-        if view.readonly:
-            raise TypeError("recv_into needs a writable buffer")
-        if not len(view):
-            raise ValueError("recv_into needs a non-empty buffer")
+        view = receiving_view(buffer)
         self._check_can_recv()
         deadline = Deadline(timeout)
         self._locked(self._recv_lock, deadline, "recv")

@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 
 from anyipc._address import Address
 from anyipc._capabilities import Capabilities
-from anyipc._channel import Channel, Listener
+from anyipc._channel import Channel, Listener, receiving_view
 from anyipc._deadline import Deadline
 from anyipc._errors import (
     ChannelClosed,
@@ -152,11 +152,7 @@ class SocketChannel(Channel):
         the framed layer reads large messages straight into their final
         buffer with it.  ``buffer`` must be writable and not empty.
         """
-        view = memoryview(buffer).cast("B")
-        if view.readonly:
-            raise TypeError("recv_into needs a writable buffer")
-        if not len(view):
-            raise ValueError("recv_into needs a non-empty buffer")
+        view = receiving_view(buffer)
         self._check_can_recv()
         deadline = Deadline(timeout)
         self._locked(self._recv_lock, deadline, "recv")
