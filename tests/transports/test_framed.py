@@ -289,3 +289,14 @@ def test_over_a_stream_without_a_descriptor() -> None:
         first.close()
         with pytest.raises(anyipc.EndOfChannel):
             second.recv(timeout=5)
+
+
+@pytest.mark.parametrize("uri", ["socketpair://", "pipe://"])
+def test_recv_into_refuses_a_buffer_it_cannot_fill(uri: str) -> None:
+    first, second = anyipc.pair(uri)
+    receiver = second if uri == "pipe://" else first
+    with first, second:
+        with pytest.raises(TypeError, match="writable"):
+            receiver.recv_into(memoryview(b"read-only"), timeout=1)
+        with pytest.raises(ValueError, match="non-empty"):
+            receiver.recv_into(bytearray(), timeout=1)
