@@ -51,6 +51,7 @@ from anyipc._deadline import Deadline
 from anyipc._errors import ConnectionLost, EndOfChannel, Timeout
 from anyipc._pacer import Pacer
 from anyipc._readiness import READABLE, wait_for_fd
+from anyipc._shmlock import LockedRing, RingLock
 from anyipc._shmring import CorruptRing, Ring, ring_bytes
 
 __all__ = ["SEGMENT_HEADER", "SLICE_S", "Mapping", "ShmChannel", "segment_bytes"]
@@ -85,8 +86,10 @@ class ShmChannel(Channel):
     """One end of a shared-memory connection; see the module docstring.
 
     ``accepting`` tells which ring is whose: the accepting end sends on the
-    first ring and receives on the second.  The channel owns ``mapping``
-    and ``sock`` and releases them on close.
+    first ring (number 0) and receives on the second.  With ``lock`` (the
+    connection's :class:`~anyipc._shmlock.RingLock`) the rings run the
+    locked protocol, without it the lock-free one.  The channel owns
+    ``mapping``, ``sock`` and ``lock`` and releases them on close.
     """
 
     def __init__(
@@ -101,12 +104,15 @@ class ShmChannel(Channel):
         sync: bool = False,
         address: str | None,
         peer: str | None,
+        lock: RingLock | None = None,
     ) -> None:
         memory = mapping.memory
         size = ring_bytes(capacity)
-        first = Ring(memory[SEGMENT_HEADER : SEGMENT_HEADER + size], capacity)
-        second = Ring(memory[SEGMENT_HEADER + size : SEGMENT_HEADER + 2 * size], capacity)
-        self._out, self._in = (first, second) if accepting else (second, first)
+        views = [memory[start : start + size] for start in (SEGMENT_HEADER, SEGMENT_HEADER + size)]
+        sending, receiving = (0, 1) if accepting else (1, 0)
+        self._out = _ring(views[sending], capacity, lock, sending, producing=True)
+        self._in = _ring(views[receiving], capacity, lock, receiving, producing=False)
+        self._lock = lock
         self._mapping = mapping
         self._sock = sock
         self._pacer = Pacer(spin)
@@ -208,7 +214,10 @@ class ShmChannel(Channel):
         with self._recv_lock:
             if self._closed:
                 return [first]
-            return [first, *self._in.try_read_many(most - 1)]
+            more = self._in.try_read_many(most - 1)
+            if more and self._in.producer_blocked():
+                self._ring_doorbell()
+            return [first, *more]
 
     # -- sending -------------------------------------------------------------------------
     def _send(self, data: memoryview, deadline: Deadline) -> None:
@@ -260,6 +269,8 @@ class ShmChannel(Channel):
                 if inbound.producer_blocked():
                     self._ring_doorbell()
                 return payload
+            if inbound.producer_blocked():  # the view just released may be the room it awaits
+                self._ring_doorbell()
             if self._peer_gone:
                 if inbound.readable():
                     continue
@@ -357,5 +368,16 @@ class ShmChannel(Channel):
             self._out.close_in_order()
         self._out.release()
         self._in.release()
+        if self._lock is not None:
+            self._lock.close()
         self._mapping.close()
         self._sock.close()
+
+
+def _ring(
+    memory: memoryview, capacity: int, lock: RingLock | None, number: int, *, producing: bool
+) -> Ring:
+    """Ring ``number`` of a segment: lock-free without ``lock``, on the locked protocol with it."""
+    if lock is None:
+        return Ring(memory, capacity)
+    return LockedRing(memory, capacity, lock, number, producing=producing)

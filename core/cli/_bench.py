@@ -9,8 +9,12 @@ throughput (messages/s and MB/s), against a peer process started afresh
 above a transport's largest message is skipped.
 
 ``--baseline`` adds, in the same run and on the same framing, the raw
-Python equivalent of each transport measured and the alternatives a user
-might pick (``multiprocessing``, ZeroMQ), with a table of ratios.
+Python equivalent of each transport measured, the alternatives a user
+might pick (``multiprocessing``, ZeroMQ) and ``memcpy`` (one copy of each
+size in this process, the ceiling of any transfer through memory), with a
+table of ratios.  ``--batch N`` and ``--zero-copy`` use the calls that
+shared memory has for throughput (batches, views); every transport that
+lacks them is measured one message, and one copy, at a time.
 Progress goes to stderr; the table to stdout; ``--json FILE`` (``-``:
 stdout, instead of the table) and ``--plot FILE`` write the results too.
 
@@ -111,6 +115,20 @@ def add_parsers(commands: Any) -> None:
         metavar="SECONDS",
         help=f"bound on each blocking call ({NORMAL.timeout:g})",
     )
+    parser.add_argument(
+        "--batch",
+        type=count,
+        default=NORMAL.batch,
+        metavar="N",
+        help="throughput: send N messages per call and receive up to N, where a transport "
+        "has calls for that (shared memory); others go one at a time (1)",
+    )
+    parser.add_argument(
+        "--zero-copy",
+        action="store_true",
+        help="receive views of the messages where they lie instead of copies, where a "
+        "transport can (shared memory)",
+    )
     parser.add_argument("--quick", action="store_true", help="a fast smoke run")
     parser.add_argument(
         "--baseline",
@@ -131,6 +149,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         seconds=base.seconds if args.seconds is None else args.seconds,
         repeat=base.repeat if args.repeat is None else args.repeat,
         timeout=args.timeout,
+        batch=args.batch,
+        zero_copy=args.zero_copy,
     )
 
 
@@ -157,29 +177,39 @@ def _contenders(targets: Sequence[str], baseline: bool) -> list[Contender]:
 
 
 def _measure(
-    contenders: Sequence[Contender], sizes: Sequence[int], settings: Settings
+    contenders: Sequence[Contender], sizes: Sequence[int], settings: Settings, memcpy: bool
 ) -> list[Row]:
     """Every point, size by size: a transport and its baselines are measured back to back.
 
     So a drift of the machine's load between them stays small.  Each
     contender keeps its connection (and peer process) from one size to the
-    next; all are closed at the end.
+    next; all are closed at the end.  With ``memcpy``, each size starts
+    with the copy rate of this process (the last row).
     """
+    from anyipc.cli._bench_memcpy import MEMCPY, measure_memcpy
     from anyipc.cli._bench_progress import progress
     from anyipc.cli._bench_report import Row, size_text
     from anyipc.cli._bench_session import Session
 
     points: list[list[Point]] = [[] for _ in contenders]
-    with contextlib.ExitStack() as stack, progress(len(contenders) * len(sizes)) as shown:
+    copies: list[Point] = []
+    total = (len(contenders) + memcpy) * len(sizes)
+    with contextlib.ExitStack() as stack, progress(total) as shown:
         sessions = [stack.enter_context(Session(measured, settings)) for measured in contenders]
         for size in sizes:
+            if memcpy:
+                what = f"memcpy {size_text(size)}"
+                shown.begin(what)
+                copies.append(measure_memcpy(size, settings))
+                shown.end(what, copies[-1])
             for session, found in zip(sessions, points, strict=True):
                 what = f"{session.contender.name} {size_text(size)}"
                 shown.begin(what)
                 point = session.measure(size)
                 shown.end(what, point)
                 found.append(point)
-    return [Row(measured, tuple(found)) for measured, found in zip(contenders, points, strict=True)]
+    rows = [Row(measured, tuple(found)) for measured, found in zip(contenders, points, strict=True)]
+    return rows + ([Row(MEMCPY, tuple(copies))] if memcpy else [])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -198,9 +228,9 @@ def run(args: argparse.Namespace) -> int:
     except (anyipc.InvalidAddress, Unmeasurable) as exc:
         return fail(str(exc), status=2)
     settings = _settings(args)
-    rows = _measure(contenders, args.sizes, settings)
+    rows = _measure(contenders, args.sizes, settings, memcpy=args.baseline)
     if args.json != "-":
-        _bench_report.render(rows, sys.stdout)
+        _bench_report.render(rows, sys.stdout, settings)
     if args.json:
         text = json.dumps(_bench_report.document(rows, settings, args.sizes), indent=2)
         if args.json == "-":
@@ -211,5 +241,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from anyipc.cli._bench_plot import plot
 
-        plot(rows, args.plot, f"{PROG} bench: medians of {settings.repeat} repetitions")
+        title = f"{PROG} bench: medians of {settings.repeat} repetitions"
+        note = _bench_report.how(settings)
+        plot(rows, args.plot, f"{title}; {note}" if note else title)
     return 1 if _bench_report.failed(rows) else 0

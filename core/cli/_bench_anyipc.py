@@ -22,7 +22,10 @@ at the address and its capabilities.
 
 A STREAM channel carries the fixed-size messages as they are, each read
 exactly (what arrived beyond one message is kept for the next); a MESSAGE
-channel sends each message whole.
+channel sends each message whole.  Batches and views (see
+:mod:`anyipc.cli._bench_link`) use the shared-memory channels' own calls
+(``send_many``, ``recv_many``, ``recv_view``); other channels send and
+receive one message, and a copy, at a time.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from anyipc._address import Address
 from anyipc._capabilities import Capabilities
 from anyipc._channel import BytesLike, Channel
 from anyipc._registry import registry
+from anyipc._shmchannel import ShmChannel
 from anyipc.cli._bench_link import HELLO, BenchError, check_size
 from anyipc.cli._bench_process import CommandPeer
 from anyipc.cli._bench_session import Contender, Group, Plan, Stack
@@ -58,6 +62,28 @@ class ChannelLink:
         self._out, self._in, self._to = out, into, to
         self._stream = into.capabilities.boundaries is anyipc.Boundaries.STREAM
         self._rest = bytearray()  # stream bytes received beyond the last message
+        self._viewer: ShmChannel | None = None  # receives views, when asked to
+
+    def receive_views(self, on: bool) -> bool:
+        into = self._in
+        self._viewer = into if on and self._to is None and isinstance(into, ShmChannel) else None
+        return self._viewer is not None
+
+    def send_batch(self, data: BytesLike, count: int, timeout: float) -> None:
+        if isinstance(self._out, ShmChannel) and self._to is None:
+            self._out.send_many([data] * count, timeout=timeout)
+            return
+        for _ in range(count):
+            self.send(data, timeout)
+
+    def recv_batch(self, size: int, most: int, timeout: float) -> int:
+        if not isinstance(self._in, ShmChannel) or self._to is not None:
+            self.recv(size, timeout)
+            return 1
+        messages = self._in.recv_many(most, timeout=timeout)
+        for message in messages:
+            check_size(len(message), size)
+        return len(messages)
 
     def send(self, data: BytesLike, timeout: float) -> None:
         if self._to is None:
@@ -68,7 +94,10 @@ class ChannelLink:
     def recv(self, size: int, timeout: float) -> BytesLike:
         if self._stream:
             return self._exactly(size, timeout)
-        if self._to is None:
+        message: BytesLike
+        if self._viewer is not None:
+            message = self._viewer.recv_view(timeout=timeout)
+        elif self._to is None:
             message = self._in.recv(timeout=timeout)
         else:
             message = self._in.recv_from(timeout=timeout)[0]

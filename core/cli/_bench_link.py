@@ -13,26 +13,40 @@ own buffer, valid until the next ``recv``.
 Each call is bounded by its ``timeout`` (seconds) wherever the mechanism
 can wait with one; the few raw calls that cannot are bounded by the
 point's watchdog (see :mod:`anyipc.cli._bench_session`).
+
+Two things only some links can do, each asked for on the command line:
+
+* batches (``--batch N``, a :class:`BatchLink`): ``send_batch`` sends one
+  message several times in one call and ``recv_batch`` receives up to so
+  many in one, where the mechanism has calls for that (the shared-memory
+  channels' ``send_many``/``recv_many``, the raw ring publishing several
+  records at once); every other link is used one message at a time;
+* views (``--zero-copy``, a :class:`ViewLink`): ``recv`` hands out a view
+  of the message where it lies (the shared-memory channels' ``recv_view``,
+  the raw ring's data area) instead of a copy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from anyipc._channel import BytesLike
 
 __all__ = [
     "ACK_SIZE",
     "HELLO",
+    "BatchLink",
     "BenchError",
     "Link",
     "StreamReader",
+    "ViewLink",
     "ack",
     "acked",
     "check_size",
     "describe",
     "payload",
+    "use_views",
 ]
 
 #: what the peer of a connectionless link sends first, so that the measuring side learns its address
@@ -58,6 +72,30 @@ class Link(Protocol):
 
     def close(self) -> None:
         """Release everything this side opened; idempotent."""
+
+
+@runtime_checkable
+class BatchLink(Protocol):
+    """A link that sends and receives several messages per call."""
+
+    def send_batch(self, data: BytesLike, count: int, timeout: float) -> None:
+        """Send ``data`` as ``count`` messages, in as few calls as the mechanism allows."""
+
+    def recv_batch(self, size: int, most: int, timeout: float) -> int:
+        """Receive at least one and at most ``most`` messages of ``size`` bytes; how many."""
+
+
+@runtime_checkable
+class ViewLink(Protocol):
+    """A link whose ``recv`` can hand out views of the messages instead of copies."""
+
+    def receive_views(self, on: bool) -> bool:
+        """Receive views (``on``) or copies from now on; whether views are what ``recv`` gives."""
+
+
+def use_views(link: Link, on: bool) -> bool:
+    """Ask ``link`` to receive views (``on``) or copies; whether it now receives views."""
+    return isinstance(link, ViewLink) and link.receive_views(on)
 
 
 def payload(size: int) -> bytes:

@@ -18,6 +18,12 @@ payload of one size:
   ``quiet`` seconds, which is then taken off the time, and the rate counts
   the messages received (the lost ones are reported).
 
+With ``batch`` above 1, the throughput run sends its messages in batches
+of that many and the peer receives up to that many per call, on links
+that can (see :mod:`anyipc.cli._bench_link`); with ``zero_copy``, both
+sides of links that can receive views instead of copies.  Round trips are
+always one message at a time.
+
 Both start with a warm-up that also calibrates: batches of 1, 2, 4...
 operations until one lasts ``warmup`` seconds.  The time per operation of
 that batch sets the batch size of each of the ``repeat`` repetitions, so
@@ -33,12 +39,28 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from anyipc.cli._bench_link import ACK_SIZE, BenchError, Link, acked, payload
+from anyipc.cli._bench_link import (
+    ACK_SIZE,
+    BatchLink,
+    BenchError,
+    Link,
+    acked,
+    payload,
+    use_views,
+)
 
 if TYPE_CHECKING:
     from anyipc.cli._bench_process import PeerProcess
 
-__all__ = ["Latency", "Settings", "Throughput", "measure_latency", "measure_throughput"]
+__all__ = [
+    "Latency",
+    "Settings",
+    "Throughput",
+    "batch_size",
+    "calibrate",
+    "measure_latency",
+    "measure_throughput",
+]
 
 MIN_ROUNDS, MAX_ROUNDS = 5, 100_000  #: timed round trips per repetition
 MIN_MESSAGES, MAX_MESSAGES = 4, 1_000_000  #: messages per throughput repetition
@@ -54,6 +76,8 @@ class Settings:
     repeat: int = 5  #: repetitions of each measurement
     timeout: float = 10.0  #: the bound on each blocking call
     quiet: float = 0.25  #: the silence that ends a throughput run on a lossy transport
+    batch: int = 1  #: messages per send and most per receive in a throughput run
+    zero_copy: bool = False  #: receive views instead of copies, where the link can
 
     @property
     def warmup(self) -> float:
@@ -82,7 +106,7 @@ class Throughput:
     lost: int  #: messages lost, all repetitions together (lossy transports)
 
 
-def _calibrate(run: Callable[[int], float], warmup: float) -> float:
+def calibrate(run: Callable[[int], float], warmup: float) -> float:
     """Warm up with batches of 1, 2, 4... operations; the seconds per operation of the last one."""
     count = 1
     while True:
@@ -92,18 +116,18 @@ def _calibrate(run: Callable[[int], float], warmup: float) -> float:
         count *= 2
 
 
-def _batch(settings: Settings, per_operation: float, least: int, most: int) -> int:
+def batch_size(settings: Settings, per_operation: float, least: int, most: int) -> int:
     """How many operations make one repetition last ``seconds / repeat``, within bounds."""
     wanted = settings.seconds / settings.repeat / max(per_operation, 1e-9)
     return max(least, min(most, int(wanted)))
 
 
 def _round_trips(
-    link: Link, peer: PeerProcess, data: bytes, count: int, timeout: float
+    link: Link, peer: PeerProcess, data: bytes, count: int, timeout: float, views: bool
 ) -> list[int]:
     """``count`` timed round trips, after one untimed one: each one's nanoseconds."""
     size = len(data)
-    peer.command({"op": "echo", "size": size, "count": count + 1})
+    peer.command({"op": "echo", "size": size, "count": count + 1, "views": views})
     send, recv, clock = link.send, link.recv, time.perf_counter_ns
     send(data, timeout)
     recv(size, timeout)
@@ -120,13 +144,16 @@ def _round_trips(
 def measure_latency(link: Link, peer: PeerProcess, size: int, settings: Settings) -> Latency:
     """Ping-pong latency of messages of ``size`` bytes (see the module docstring)."""
     data = payload(size)
-    timeout = settings.timeout
+    timeout, views = settings.timeout, settings.zero_copy
+    use_views(link, views)
 
     def warm(count: int) -> float:
-        return sum(_round_trips(link, peer, data, count, timeout)) / 1e9
+        return sum(_round_trips(link, peer, data, count, timeout, views)) / 1e9
 
-    rounds = _batch(settings, _calibrate(warm, settings.warmup), MIN_ROUNDS, MAX_ROUNDS)
-    batches = [_round_trips(link, peer, data, rounds, timeout) for _ in range(settings.repeat)]
+    rounds = batch_size(settings, calibrate(warm, settings.warmup), MIN_ROUNDS, MAX_ROUNDS)
+    batches = [
+        _round_trips(link, peer, data, rounds, timeout, views) for _ in range(settings.repeat)
+    ]
     samples = sorted(sample for batch in batches for sample in batch)
     p99 = samples[max(0, -(-len(samples) * 99 // 100) - 1)]  # nearest rank
     return Latency(
@@ -141,13 +168,21 @@ def _one_way(
     link: Link, peer: PeerProcess, data: bytes, count: int, settings: Settings, lossy: bool
 ) -> tuple[float, int]:
     """Send ``count`` messages one way until acknowledged: (seconds, messages received)."""
-    size, timeout = len(data), settings.timeout
+    size, timeout, batch = len(data), settings.timeout, settings.batch
     quiet = settings.quiet if lossy else None
-    peer.command({"op": "sink", "size": size, "count": count, "quiet": quiet})
+    command = {"op": "sink", "size": size, "count": count, "quiet": quiet, "batch": batch}
+    peer.command({**command, "views": settings.zero_copy})
     send = link.send
     start = time.perf_counter_ns()
-    for _ in range(count):
-        send(data, timeout)
+    if batch > 1 and isinstance(link, BatchLink):
+        whole, rest = divmod(count, batch)
+        for _ in range(whole):
+            link.send_batch(data, batch, timeout)
+        if rest:
+            link.send_batch(data, rest, timeout)
+    else:
+        for _ in range(count):
+            send(data, timeout)
     received = acked(link.recv(ACK_SIZE, timeout))
     elapsed = (time.perf_counter_ns() - start) / 1e9
     peer.answer(timeout)
@@ -163,12 +198,13 @@ def measure_throughput(
 ) -> Throughput:
     """One-way throughput of messages of ``size`` bytes (see the module docstring)."""
     data = payload(size)
+    use_views(link, settings.zero_copy)
 
     def warm(count: int) -> float:
         return _one_way(link, peer, data, count, settings, lossy)[0]
 
     most = max(MIN_MESSAGES, min(MAX_MESSAGES, MAX_BYTES // size))
-    count = _batch(settings, _calibrate(warm, settings.warmup), MIN_MESSAGES, most)
+    count = batch_size(settings, calibrate(warm, settings.warmup), MIN_MESSAGES, most)
     runs = [_one_way(link, peer, data, count, settings, lossy) for _ in range(settings.repeat)]
     rates = tuple(received / elapsed for elapsed, received in runs)
     rate = statistics.median(rates)

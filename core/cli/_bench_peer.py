@@ -8,10 +8,14 @@ serves commands, one JSON line each on stdin, until stdin closes:
 
 * ``{"op": "echo", "size": S, "count": N}``: receive N messages of S bytes,
   sending each one back (latency);
-* ``{"op": "sink", "size": S, "count": N, "quiet": Q}``: receive N
-  messages of S bytes, then send the acknowledgement: the count received
-  (throughput).  With ``quiet`` (a lossy transport) a silence of Q seconds
-  after the first message ends the run early.
+* ``{"op": "sink", "size": S, "count": N, "quiet": Q, "batch": B}``:
+  receive N messages of S bytes, up to B per call where the link can, then
+  send the acknowledgement: the count received (throughput).  With
+  ``quiet`` (a lossy transport) a silence of Q seconds after the first
+  message ends the run early.
+
+Either command may say ``"views": true``: receive views instead of copies
+where the link can (see :mod:`anyipc.cli._bench_link`).
 
 Each command done is answered ``{"ok": true}`` on stdout; a failure is
 answered ``{"error": "..."}`` and ends the peer.  Peers that
@@ -39,7 +43,7 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any, Protocol
 
-from anyipc.cli._bench_link import Link, ack, describe
+from anyipc.cli._bench_link import BatchLink, Link, ack, describe, use_views
 
 __all__ = ["KINDS", "ConnectionControl", "main", "run"]
 
@@ -110,17 +114,24 @@ def _echo(link: Link, size: int, count: int, timeout: float) -> None:
         link.send(link.recv(size, timeout), timeout)
 
 
-def _sink(link: Link, size: int, count: int, timeout: float, quiet: float | None) -> None:
+def _sink(
+    link: Link, size: int, count: int, timeout: float, quiet: float | None, batch: int
+) -> None:
     received = 0
     wait = timeout
-    for _ in range(count):
+    batched = link if batch > 1 and isinstance(link, BatchLink) else None
+    recv = link.recv
+    while received < count:
         try:
-            link.recv(size, wait)
+            if batched is None:
+                recv(size, wait)
+                received += 1
+            else:
+                received += batched.recv_batch(size, min(batch, count - received), wait)
         except TimeoutError:
             if quiet is None or not received:
                 raise
             break  # the rest was lost
-        received += 1
         if quiet is not None:
             wait = quiet
     link.send(ack(received), timeout)
@@ -129,10 +140,11 @@ def _sink(link: Link, size: int, count: int, timeout: float, quiet: float | None
 def _serve(link: Link, control: Control, timeout: float) -> None:
     while (command := control.next(max(IDLE_S, timeout))) is not None:
         size, count = command["size"], command["count"]
+        use_views(link, command.get("views", False))
         if command["op"] == "echo":
             _echo(link, size, count, timeout)
         else:
-            _sink(link, size, count, timeout, command["quiet"])
+            _sink(link, size, count, timeout, command["quiet"], command.get("batch", 1))
         control.answer({"ok": True})
 
 

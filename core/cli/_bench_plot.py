@@ -3,7 +3,8 @@
 Two panels: the median round trip (microseconds) and the throughput
 (MB/s, 10^6 bytes per second), each against the message size.  anyipc
 transports are solid lines, raw equivalents dashed in the colour of the
-transport they mirror, alternatives dotted.
+transport they mirror, alternatives dotted, ``memcpy`` (throughput only)
+dash-dotted in grey.
 The format follows the file's suffix (``.png``, ``.svg``, or any other
 that matplotlib writes).  matplotlib is optional and imported only here,
 when a plot is asked for; it draws on a bare ``Figure`` (no pyplot, no
@@ -22,7 +23,8 @@ from anyipc.cli._bench_session import Group
 __all__ = ["plot", "unusable"]
 
 INSTALL_HINT = "pip install matplotlib"
-STYLES = {Group.ANYIPC: "-", Group.RAW: "--", Group.ALTERNATIVE: ":"}
+STYLES = {Group.ANYIPC: "-", Group.RAW: "--", Group.ALTERNATIVE: ":", Group.REFERENCE: "-."}
+GREY = (0.5, 0.5, 0.5, 1.0)
 
 
 def unusable(path: str) -> str | None:
@@ -49,6 +51,9 @@ def _colors(rows: Sequence[Row]) -> dict[str, tuple[float, float, float, float]]
         contender = row.contender
         if contender.group is Group.RAW and contender.scheme in by_scheme:
             colors[contender.name] = by_scheme[contender.scheme]
+            continue
+        if contender.group is Group.REFERENCE:
+            colors[contender.name] = GREY
             continue
         colors[contender.name] = color = palette(len(set(colors.values())) % palette.N)
         if contender.group is Group.ANYIPC:

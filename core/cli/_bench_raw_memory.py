@@ -55,7 +55,14 @@ def _deadline_check(deadline: float, what: str) -> None:
 
 
 class RingLink:
-    """A link over two busy-polled rings: ``out`` is written, ``into`` read."""
+    """A link over two busy-polled rings: ``out`` is written, ``into`` read.
+
+    Batches publish the head once for all the records that fit, and take
+    every record there is (up to the batch) before publishing the tail.
+    With views, ``recv`` hands out the message where it lies (a copy only
+    when it wraps around the end of the data area) and gives its space back
+    on the next ``recv``.
+    """
 
     def __init__(self, mapping: mmap.mmap, capacity: int, first: bool) -> None:
         self._mapping = mapping
@@ -63,18 +70,28 @@ class RingLink:
         size = _COUNTERS + capacity
         rings = [_Ring(self._memory[i * size : (i + 1) * size], capacity) for i in (0, 1)]
         self._out, self._in = rings if first else rings[::-1]
+        self._views = False
+        self._consumed: int | None = None  # the tail to publish once a view is done with
+        self._lent: memoryview | None = None  # the view handed out last
 
-    def send(self, data: BytesLike, timeout: float) -> None:
-        ring, size = self._out, len(data)
-        words, capacity = ring.words, ring.capacity
-        head = words[0]
-        need = 8 + ((size + 7) & ~7)
+    def receive_views(self, on: bool) -> bool:
+        self._give_back()
+        self._views = on
+        return on
+
+    def _wait_for_room(self, head: int, need: int, timeout: float) -> None:
+        words, capacity = self._out.words, self._out.capacity
         deadline = time.monotonic() + timeout
         spins = 0
         while head + need - words[4] > capacity:
             spins += 1
             if spins % 100_000 == 0:
                 _deadline_check(deadline, "send")
+
+    def _write(self, head: int, data: BytesLike) -> int:
+        """Write a record at ``head`` (without publishing it); the head after it."""
+        ring, size = self._out, len(data)
+        capacity = ring.capacity
         start = head % capacity
         ring.data[start : start + 8] = size.to_bytes(8, "little")
         begin = (start + 8) % capacity
@@ -82,31 +99,87 @@ class RingLink:
         ring.data[begin : begin + first] = memoryview(data)[:first]
         if first < size:
             ring.data[: size - first] = memoryview(data)[first:]
-        words[0] = head + need
+        return head + 8 + ((size + 7) & ~7)
 
-    def recv(self, size: int, timeout: float) -> BytesLike:
-        ring = self._in
-        words, capacity = ring.words, ring.capacity
-        tail = words[4]
+    def send(self, data: BytesLike, timeout: float) -> None:
+        head = self._out.words[0]
+        self._wait_for_room(head, 8 + ((len(data) + 7) & ~7), timeout)
+        self._out.words[0] = self._write(head, data)
+
+    def send_batch(self, data: BytesLike, count: int, timeout: float) -> None:
+        words = self._out.words
+        need = 8 + ((len(data) + 7) & ~7)
+        head = words[0]
+        for _ in range(count):
+            if head + need - words[4] > self._out.capacity:
+                words[0] = head  # publish what is written, then wait for room
+                self._wait_for_room(head, need, timeout)
+            head = self._write(head, data)
+        words[0] = head
+
+    def _wait_for_message(self, tail: int, timeout: float) -> None:
+        words = self._in.words
         deadline = time.monotonic() + timeout
         spins = 0
         while words[0] == tail:
             spins += 1
             if spins % 100_000 == 0:
                 _deadline_check(deadline, "recv")
+
+    def _read(self, tail: int, view: bool) -> tuple[BytesLike, int]:
+        """The record at ``tail`` (a view of it, if asked and it does not wrap); the next tail."""
+        ring = self._in
+        capacity = ring.capacity
         start = tail % capacity
         length = int.from_bytes(ring.data[start : start + 8], "little")
         begin = (start + 8) % capacity
         end = begin + length
-        if end <= capacity:
-            message = bytes(ring.data[begin:end])
-        else:
+        message: BytesLike
+        if end > capacity:
             message = bytes(ring.data[begin:]) + bytes(ring.data[: end - capacity])
-        words[4] = tail + 8 + ((length + 7) & ~7)
+        elif view:
+            message = ring.data[begin:end]
+        else:
+            message = bytes(ring.data[begin:end])
+        return message, tail + 8 + ((length + 7) & ~7)
+
+    def _give_back(self) -> None:
+        if self._lent is not None:
+            self._lent.release()
+            self._lent = None
+        if self._consumed is not None:
+            self._in.words[4], self._consumed = self._consumed, None
+
+    def recv(self, size: int, timeout: float) -> BytesLike:
+        self._give_back()
+        tail = self._in.words[4]
+        self._wait_for_message(tail, timeout)
+        message, tail = self._read(tail, self._views)
+        if self._views:
+            self._consumed = tail
+            if isinstance(message, memoryview):
+                self._lent = message
+        else:
+            self._in.words[4] = tail
         check_size(len(message), size)
         return message
 
+    def recv_batch(self, size: int, most: int, timeout: float) -> int:
+        self._give_back()
+        words = self._in.words
+        tail = words[4]
+        self._wait_for_message(tail, timeout)
+        head = words[0]
+        received = 0
+        while tail != head and received < most:
+            message, tail = self._read(tail, False)
+            check_size(len(message), size)
+            received += 1
+        words[4] = tail
+        return received
+
     def close(self) -> None:
+        self._give_back()
         for ring in (self._out, self._in):
             ring.release()
         self._memory.release()

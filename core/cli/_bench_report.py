@@ -7,7 +7,9 @@ is in the JSON); a point that failed shows ``error``.  With baselines, a
 second table gives each anyipc transport's ratios to its raw equivalent
 and to each alternative, as ``latency / throughput``: anyipc's median
 round trip over theirs (above 1: anyipc is slower) and anyipc's messages/s
-over theirs (below 1: anyipc is slower).
+over theirs (below 1: anyipc is slower); against ``memcpy`` only the
+throughput (the share of a plain copy in one process).  When the run used
+``--batch`` or ``--zero-copy``, a line above the tables says so.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "Row",
     "document",
     "failed",
+    "how",
     "ratios",
     "render",
     "size_text",
@@ -149,7 +152,8 @@ def _compare(transport: Row, other: Row, against: str) -> list[Ratio]:
 def ratios(rows: Sequence[Row]) -> list[Ratio]:
     """Each anyipc transport against its raw equivalent (``against="raw"``) and each alternative."""
     found: list[Ratio] = []
-    alternatives = [row for row in rows if row.contender.group is Group.ALTERNATIVE]
+    others = (Group.ALTERNATIVE, Group.REFERENCE)
+    alternatives = [row for row in rows if row.contender.group in others]
     for row in rows:
         contender = row.contender
         if contender.group is not Group.ANYIPC:
@@ -195,8 +199,23 @@ def _dash(file: TextIO) -> str:
     return "\u2013"
 
 
-def render(rows: Sequence[Row], file: TextIO) -> None:
+def how(settings: Settings) -> str | None:
+    """What a run did beyond one message and one copy at a time, or None."""
+    parts = []
+    if settings.batch > 1:
+        parts.append(f"throughput in batches of up to {settings.batch} messages")
+    if settings.zero_copy:
+        parts.append("zero-copy receive")
+    if not parts:
+        return None
+    return "measured with " + " and ".join(parts) + " where a transport can (shared memory)"
+
+
+def render(rows: Sequence[Row], file: TextIO, settings: Settings) -> None:
     """Print the tables to ``file``: with rich on a terminal when installed, else plain text."""
+    note = how(settings)
+    if note:
+        print(note, file=file)
     dash = _dash(file)
     main = _main_rows(rows, dash)
     ratio_headers, ratio_rows = _ratio_rows(rows, dash)
@@ -268,6 +287,8 @@ def document(rows: Sequence[Row], settings: Settings, sizes: Sequence[int]) -> d
             "seconds": settings.seconds,
             "repeat": settings.repeat,
             "timeout": settings.timeout,
+            "batch": settings.batch,
+            "zero_copy": settings.zero_copy,
         },
         "units": {
             "latency": "microseconds per round trip",

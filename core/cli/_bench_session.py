@@ -1,11 +1,12 @@
 """What is measured (a :class:`Contender`) and a connection to measure it (a :class:`Session`).
 
-A contender is an anyipc transport, its raw Python equivalent, or a
-mechanism a user might pick instead.  Its ``prepare`` opens this side's
-objects (registering their cleanup on the given ``ExitStack``) and returns
-a :class:`Plan`: how to start the peer process, what this process hands
-it (closed here once the peer has started), and how to complete this side
-once the peer said it is ready.
+A contender is an anyipc transport, its raw Python equivalent, a
+mechanism a user might pick instead, or a reference that is measured in
+this process alone (``memcpy``, see :mod:`anyipc.cli._bench_memcpy`).
+Its ``prepare`` opens this side's objects (registering their cleanup on
+the given ``ExitStack``) and returns a :class:`Plan`: how to start the
+peer process, what this process hands it (closed here once the peer has
+started), and how to complete this side once the peer said it is ready.
 
 A session opens the connection on its first point and keeps it for the
 next sizes.  A point that fails (an error, a timeout, a peer that died)
@@ -49,6 +50,7 @@ class Group(enum.Enum):
     ANYIPC = "anyipc"  #: an anyipc transport (a URI)
     RAW = "raw"  #: the plain Python calls that the transport wraps
     ALTERNATIVE = "alternative"  #: another library a user might pick
+    REFERENCE = "reference"  #: not a transport: what a transfer is measured against (memcpy)
 
 
 @attrs.frozen

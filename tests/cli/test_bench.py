@@ -135,6 +135,31 @@ def test_the_table_has_every_transport_its_raw_equivalent_and_the_ratios(bench: 
     assert any(r["transport"] == "unix" and r["against"] == "raw" for r in document["ratios"])
 
 
+def test_batches_views_and_memcpy(bench: Bench, require: Callable[[str], None]) -> None:
+    require("shm://")
+    args = ("--quick", "--sizes", "64,64K", "shm", "--baseline", "--batch", "16", "--zero-copy")
+    result = bench(*args, "--json", "out.json", timeout=180)
+    assert result.returncode == 0, result.stderr.decode()
+    note, *table = result.stdout.decode().splitlines(keepends=True)
+    assert note.startswith("measured with throughput in batches of up to 16 messages")
+    assert "zero-copy receive" in note
+    rows, rest = _table("".join(table).encode())
+    assert not [row for row, cells in rows.items() if "error" in cells], rows
+    assert rows[("memcpy", "64 KiB")][:2] == ["\u2013", "\u2013"]  # no latency, a throughput
+    header = next(line for line in rest if line.startswith("transport"))
+    assert header.split()[-2:] == ["vs", "memcpy"]
+    document = json.loads((bench.cwd / "out.json").read_text())
+    assert document["settings"]["batch"] == 16 and document["settings"]["zero_copy"] is True
+    results = {entry["name"]: entry for entry in document["results"]}
+    assert {"shm", "raw shm", "memcpy"} <= set(results)
+    assert results["memcpy"]["group"] == "reference"
+    for point in results["memcpy"]["points"]:
+        assert point["latency"] is None and point["throughput"]["mb_per_s"] > 0
+    against_memcpy = [r for r in document["ratios"] if r["against"] == "memcpy"]
+    assert {r["size"] for r in against_memcpy} == {64, 65536}
+    assert all(r["latency"] is None and 0 < r["throughput"] for r in against_memcpy)
+
+
 def test_json_on_stdout_replaces_the_table(bench: Bench) -> None:
     result = bench("--quick", "--sizes", "4K", "tcp://127.0.0.1:0", "--json", "-")
     assert result.returncode == 0, result.stderr.decode()
