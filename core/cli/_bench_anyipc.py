@@ -21,8 +21,9 @@ at the address and its capabilities.
   connects to.
 
 A STREAM channel carries the fixed-size messages as they are, each read
-exactly (what arrived beyond one message is kept for the next); a MESSAGE
-channel sends each message whole.  Batches and views (see
+exactly (what arrived beyond one message is kept for the next): through
+``recv_into`` and the same reader as the raw sockets and pipes, where the
+channel has ``recv_into``; a MESSAGE channel sends each message whole.  Batches and views (see
 :mod:`anyipc.cli._bench_link`) use the shared-memory channels' own calls
 (``send_many``, ``recv_many``, ``recv_view``); other channels send and
 receive one message, and a copy, at a time.
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import anyipc
 from anyipc._address import Address
@@ -40,7 +41,7 @@ from anyipc._capabilities import Capabilities
 from anyipc._channel import BytesLike, Channel
 from anyipc._registry import registry
 from anyipc._shmchannel import ShmChannel
-from anyipc.cli._bench_link import HELLO, BenchError, check_size
+from anyipc.cli._bench_link import HELLO, BenchError, StreamReader, check_size
 from anyipc.cli._bench_process import CommandPeer
 from anyipc.cli._bench_session import Contender, Group, Plan, Stack
 
@@ -49,6 +50,14 @@ __all__ = ["ChannelLink", "Unmeasurable", "contender", "join", "target_uri"]
 
 class Unmeasurable(Exception):
     """The transport cannot be measured with a peer in another process; says why."""
+
+
+@runtime_checkable
+class _ReadsInto(Protocol):
+    """A stream channel that receives into a buffer (sockets, descriptors)."""
+
+    def recv_into(self, buffer: bytearray | memoryview, *, timeout: float | None = None) -> int:
+        """Receive 1..``len(buffer)`` bytes into ``buffer``; how many."""
 
 
 class ChannelLink:
@@ -62,6 +71,13 @@ class ChannelLink:
         self._out, self._in, self._to = out, into, to
         self._stream = into.capabilities.boundaries is anyipc.Boundaries.STREAM
         self._rest = bytearray()  # stream bytes received beyond the last message
+        self._timeout = 0.0  # the bound on the reads of the current ``recv``
+        self._reader = None
+        if self._stream and isinstance(into, _ReadsInto):
+            reads_into = into
+            self._reader = StreamReader(
+                lambda view: reads_into.recv_into(view, timeout=self._timeout)
+            )
         self._viewer: ShmChannel | None = None  # receives views, when asked to
 
     def receive_views(self, on: bool) -> bool:
@@ -106,6 +122,9 @@ class ChannelLink:
 
     def _exactly(self, size: int, timeout: float) -> BytesLike:
         """The next ``size`` bytes of the stream."""
+        if self._reader is not None:
+            self._timeout = timeout
+            return self._reader.exactly(size)
         if not self._rest:
             first = self._in.recv(timeout=timeout)
             if len(first) == size:
