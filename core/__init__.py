@@ -34,6 +34,7 @@ from anyipc._errors import (
 )
 from anyipc._options import Option
 from anyipc._records import LayerSpec, Role, TransportSpec
+from anyipc._serve import Server, serve
 from anyipc._wait import wait
 from anyipc.hookspecs import hookimpl
 
@@ -60,6 +61,7 @@ __all__ = [
     "PermissionDenied",
     "Role",
     "Scope",
+    "Server",
     "Timeout",
     "TransportInfo",
     "TransportSpec",
@@ -69,6 +71,7 @@ __all__ = [
     "hookimpl",
     "listen",
     "pair",
+    "serve",
     "transports",
     "wait",
 ]

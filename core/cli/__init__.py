@@ -3,8 +3,9 @@
 Sub-commands, one module each: ``transports`` (what is installed),
 ``send`` / ``recv`` (pipe data through any transport), ``conformance`` (the
 suite on installed transports), ``check`` (a round trip with a peer in
-another process over every available transport) and ``bench`` (latency
-and throughput with a peer in another process).
+another process over every available transport), ``bench`` (latency
+and throughput with a peer in another process) and ``serve`` (a command
+run for each connection, like inetd).
 
 Every failure is one line on stderr, ``anyipc: error: ...``, and a non-zero
 exit status, never a traceback: 2 for a usage error, 130 after Ctrl-C, 141
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 import anyipc
-from anyipc.cli import _bench, _check, _conformance, _sendrecv, _transports
+from anyipc.cli import _bench, _check, _conformance, _sendrecv, _serve, _transports
 from anyipc.cli._output import PROG, fail
 
 __all__ = ["build_parser", "main"]
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {anyipc.__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (_transports, _sendrecv, _conformance, _check, _bench):
+    for module in (_transports, _sendrecv, _conformance, _check, _bench, _serve):
         module.add_parsers(commands)
     return parser
 

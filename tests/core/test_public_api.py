@@ -29,6 +29,7 @@ PUBLIC = {
     "PermissionDenied",
     "Role",
     "Scope",
+    "Server",
     "Timeout",
     "TransportInfo",
     "TransportSpec",
@@ -38,6 +39,7 @@ PUBLIC = {
     "hookimpl",
     "listen",
     "pair",
+    "serve",
     "transports",
     "wait",
 }
