@@ -15,6 +15,7 @@ Every transport declares its :class:`Capabilities`; the conformance suite in
 :mod:`anyipc.testing` holds it to them.
 """
 
+from anyipc import rpc
 from anyipc._address import Address
 from anyipc._api import TransportInfo, bind, connect, listen, pair, transports
 from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connection, Direction, Scope
@@ -71,6 +72,7 @@ __all__ = [
     "hookimpl",
     "listen",
     "pair",
+    "rpc",
     "serve",
     "transports",
     "wait",

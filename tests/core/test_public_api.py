@@ -39,6 +39,7 @@ PUBLIC = {
     "hookimpl",
     "listen",
     "pair",
+    "rpc",
     "serve",
     "transports",
     "wait",
@@ -93,4 +94,19 @@ def test_the_kit_for_transport_authors_is_pinned() -> None:
         "Watchers",
         "map_os_error",
         "wait_for_fd",
+    }
+
+
+def test_rpc_all_is_pinned() -> None:
+    assert set(anyipc.rpc.__all__) == {
+        "PROBE_S",
+        "Client",
+        "InvalidParams",
+        "InvalidRequest",
+        "InvalidResult",
+        "MethodNotFound",
+        "Pending",
+        "ProtocolError",
+        "RemoteError",
+        "Service",
     }
