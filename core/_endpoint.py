@@ -12,6 +12,11 @@ from anyipc._deadline import Deadline
 from anyipc._errors import ChannelClosed, NotSupported, Timeout
 from anyipc._readiness import Waker, Watchers
 
+#: how long ``close()`` waits for calls blocked in other threads to leave, in seconds
+CALLERS_WAIT_S = 2.0
+#: how long a ``close()`` waits for another thread's ``close()`` to finish releasing, in seconds
+CLOSE_WAIT_S = 10.0
+
 __all__ = ["Endpoint"]
 
 
@@ -43,6 +48,9 @@ class Endpoint:
         # that messages never interleave and close() can wait for callers to leave.
         self._send_lock = threading.Lock()
         self._recv_lock = threading.Lock()
+        # Held by close() while it releases: a second close() returns once the first is done
+        # (re-entrant: a close() that runs inside the first, from __del__ say, returns at once).
+        self._close_guard = threading.RLock()
 
     # -- for implementers -------------------------------------------------------
     def _close(self) -> None:
@@ -77,20 +85,31 @@ class Endpoint:
         return fd
 
     def close(self) -> None:
-        """Close this end and release what it created; idempotent, thread-safe."""
-        if self._closed:
-            return
-        self._closed = True
-        self._waker.wake()
-        self._interrupt()
-        self.watchers.notify()
-        held = [lock for lock in (self._send_lock, self._recv_lock) if lock.acquire(timeout=2.0)]
+        """Close this end and release what it created; idempotent, thread-safe.
+
+        Returns once the OS objects are released, also when another thread
+        is closing the endpoint at the same moment: that call waits for the
+        first (at most :data:`CLOSE_WAIT_S` seconds).
+        """
+        if not self._close_guard.acquire(timeout=CLOSE_WAIT_S):
+            return  # another thread's close() is stuck releasing; it will finish it
         try:
-            self._close()
+            if self._closed:
+                return
+            self._closed = True
+            self._waker.wake()
+            self._interrupt()
+            self.watchers.notify()
+            locks = (self._send_lock, self._recv_lock)
+            held = [lock for lock in locks if lock.acquire(timeout=CALLERS_WAIT_S)]
+            try:
+                self._close()
+            finally:
+                for lock in held:
+                    lock.release()
+                self._waker.release()
         finally:
-            for lock in held:
-                lock.release()
-            self._waker.release()
+            self._close_guard.release()
 
     def __enter__(self) -> Self:
         return self

@@ -29,20 +29,29 @@ class Waker:
 
     ``wake()`` is called by ``close()``; after it every wait raises
     :class:`ChannelClosed`.  ``release()`` closes the eventfd.
+
+    The eventfd belongs to the process that made it.  A forked child that
+    inherited it never writes to it (closing the child's copy of a channel
+    must not wake the parent's waits, nor the other way round): the child
+    makes an eventfd of its own when it first waits.
     """
 
-    __slots__ = ("_fd", "_lock", "_woken")
+    __slots__ = ("_fd", "_lock", "_pid", "_woken")
 
     def __init__(self) -> None:
         self._fd = -1
+        self._pid = 0  # the process that made ``_fd``
         self._lock = threading.Lock()
         self._woken = False
 
     def fileno(self) -> int:
-        """The eventfd, created on first use."""
+        """This process's eventfd, created on first use."""
         with self._lock:
+            if self._fd >= 0 and self._pid != os.getpid():
+                self._drop_inherited()
             if self._fd < 0:
                 self._fd = os.eventfd(1 if self._woken else 0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+                self._pid = os.getpid()
             return self._fd
 
     @property
@@ -51,11 +60,14 @@ class Waker:
         return self._woken
 
     def wake(self) -> None:
-        """Wake every current and future waiter."""
+        """Wake every current and future waiter of this process."""
         with self._lock:
             self._woken = True
             if self._fd >= 0:
-                os.eventfd_write(self._fd, 1)
+                if self._pid == os.getpid():
+                    os.eventfd_write(self._fd, 1)
+                else:
+                    self._drop_inherited()
 
     def release(self) -> None:
         """Close the eventfd (after :meth:`wake`; waiters have been told)."""
@@ -63,6 +75,11 @@ class Waker:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+
+    def _drop_inherited(self) -> None:
+        """Close this process's copy of an eventfd its parent made (the parent keeps its own)."""
+        os.close(self._fd)
+        self._fd = -1
 
 
 def wait_for_fd(fd: int, events: int, deadline: Deadline, waker: Waker, what: str) -> int:
@@ -90,20 +107,25 @@ class FdWaiter:
     raises :class:`ChannelClosed` before polling them.
     """
 
-    __slots__ = ("_events", "_poller", "_wake_fd", "_waker")
+    __slots__ = ("_events", "_fd", "_pid", "_poller", "_wake_fd", "_waker")
 
     def __init__(self, fd: int, events: int, waker: Waker) -> None:
-        self._events = events
-        self._waker = waker
-        self._wake_fd = waker.fileno()
+        self._fd, self._events, self._waker = fd, events, waker
+        self._register()
+
+    def _register(self) -> None:
+        self._pid = os.getpid()
+        self._wake_fd = self._waker.fileno()
         self._poller = select.poll()
-        self._poller.register(fd, events)
+        self._poller.register(self._fd, self._events)
         self._poller.register(self._wake_fd, select.POLLIN)
 
     def wait(self, deadline: Deadline, what: str) -> int:
         """Block until the descriptor is ready, as :func:`wait_for_fd` does; the events seen."""
         if self._waker.woken:
             raise ChannelClosed("the channel is closed")
+        if self._pid != os.getpid():  # a forked child: its own waker's eventfd
+            self._register()
         while True:
             ready = self._poller.poll(deadline.poll_ms())
             if not ready:
