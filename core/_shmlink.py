@@ -8,12 +8,14 @@ always does: :class:`~anyipc.AddressInUse`).
 
 ``connect`` creates the connection's segment itself (through the
 transport's :class:`Backend`), connects to the listener, and sends one
-line, ``anyipc-<scheme> 1 <capacity> <token>``, with the segment's
-descriptor attached (``SCM_RIGHTS``) where the backend has one.  It does
-not wait for ``accept``: like a TCP connection in a backlog, the channel is
-usable at once, and what it sends waits in the rings.  ``accept`` maps the
-segment and checks its header.  The socket then stays open beside the
-segment for wake-ups and the peer's life (see :mod:`anyipc._shmchannel`).
+setup line with the segment's descriptor and, in the locked protocol, the
+connection's ring lock file (:mod:`anyipc._shmsetup`: what the line says,
+and why a client whose ``size`` or ``protocol`` differs is refused).  It
+does not wait for ``accept``: like a TCP connection in a backlog, the
+channel is usable at once, and what it sends waits in the rings.
+``accept`` maps the segment, checks its header and opens the lock file.
+The socket then stays open beside the segment for wake-ups and the peer's
+life (see :mod:`anyipc._shmchannel`).
 
 Who may connect.  Abstract sockets have no permission bits, so the
 listener checks each client's credentials (``SO_PEERCRED``) against its
@@ -30,7 +32,7 @@ the first that completes, and one that has not completed within
 
 from __future__ import annotations
 
-import array
+import contextlib
 import errno
 import os
 import select
@@ -40,9 +42,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-import attrs
-
-from anyipc._capabilities import Capabilities
 from anyipc._channel import Channel, Listener
 from anyipc._deadline import Deadline
 from anyipc._errors import (
@@ -55,34 +54,22 @@ from anyipc._errors import (
 )
 from anyipc._readiness import READABLE
 from anyipc._shmchannel import Mapping, ShmChannel, segment_bytes
+from anyipc._shmlock import RingLock
+from anyipc._shmsetup import (
+    Handoff,
+    Terms,
+    belongs_to,
+    mark_segment,
+    parse_setup,
+    receive_setup,
+    send_setup,
+)
 from anyipc._sockets import connect_stream, listen_error
 
-__all__ = [
-    "MAGIC",
-    "SETUP_TIMEOUT_S",
-    "Backend",
-    "Handoff",
-    "ShmListener",
-    "Terms",
-    "belongs_to",
-    "segment_owner",
-    "shm_connect",
-    "shm_listen",
-]
+__all__ = ["SETUP_TIMEOUT_S", "Backend", "ShmListener", "shm_connect", "shm_listen"]
 
 SETUP_TIMEOUT_S = 5.0  #: how long a connected client may take to send its setup line
-MAGIC = b"anyipc-shm-segment\0\0\0\0\0\0\0\0\0\0\0\0\0\x01"  # 32 bytes, the last the version
-_LINE_MAX = 256
-_OWNER_BYTES = 96  #: the segment header's field naming its listener (scheme://name, NUL-padded)
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
-
-
-@attrs.frozen
-class Handoff:
-    """What the connecting end tells the listener about the segment it made."""
-
-    token: str = ""  #: a word naming the segment, where it has a name (a SysV id)
-    fds: tuple[int, ...] = ()  #: descriptors to pass, where the segment has one
 
 
 class Backend(Protocol):
@@ -102,40 +89,6 @@ class Backend(Protocol):
 
     def recovered(self, size: int) -> Sequence[Mapping]:
         """Segments of conversations whose two ends died, for the listener to accept first."""
-
-
-@attrs.frozen
-class Terms:
-    """What both ends of one listener's connections agree on."""
-
-    scheme: str
-    name: str
-    tag: str  #: a short word for the name, in the rendezvous socket's and the segments' names
-    capacity: int
-    spin: float
-    mode: int
-    capabilities: Capabilities
-    uri: str  #: the listener's URI, with the options a connecting end must share
-    sync: bool = False  #: write each sent message back to its file before publishing it
-
-    @property
-    def sockaddr(self) -> bytes:
-        return os.fsencode(f"\0anyipc.{self.scheme}.{self.tag}")
-
-
-def segment_owner(terms: Terms) -> bytes:
-    """What a segment's header says after the magic: the listener it was made for."""
-    return f"{terms.scheme}://{terms.tag}".encode().ljust(_OWNER_BYTES, b"\0")
-
-
-def belongs_to(memory: memoryview, terms: Terms) -> bool:
-    """True when the segment in ``memory`` is an anyipc segment made for ``terms``' listener."""
-    end = len(MAGIC) + _OWNER_BYTES
-    return len(memory) >= end and bytes(memory[:end]) == MAGIC + segment_owner(terms)
-
-
-def _setup_line(terms: Terms, handoff: Handoff) -> bytes:
-    return f"anyipc-{terms.scheme} 1 {terms.capacity} {handoff.token}\n".encode()
 
 
 class ShmListener(Listener):
@@ -182,7 +135,7 @@ class ShmListener(Listener):
         """The channel of pending client ``fd`` once its setup line came; drop it if it failed."""
         client, since = self._pending[fd]
         try:
-            line, fds = _receive_setup(client)
+            line, fds = receive_setup(client)
         except BlockingIOError:
             if time.monotonic() - since > SETUP_TIMEOUT_S:
                 self._drop(fd, "no setup line in time")
@@ -191,34 +144,60 @@ class ShmListener(Listener):
             self._drop(fd, None)
             return None
         try:
-            channel = self._channel(client, line, fds)
+            mapping, lock = self._attach(client, line, fds)
         except ValueError as exc:
             self._drop(fd, str(exc))
             return None
         finally:
-            for passed in fds:
+            for passed in fds:  # before the lock is used: a copy would keep a dead client's lock
                 os.close(passed)
         del self._pending[fd]
-        return channel
+        return self._make_channel(mapping, client, lock)
 
-    def _channel(self, client: socket.socket, line: bytes, fds: list[int]) -> Channel:
+    def _attach(
+        self, client: socket.socket, line: bytes, fds: list[int]
+    ) -> tuple[Mapping, RingLock | None]:
+        """The client's segment, mapped and checked, and in the locked protocol our ring lock."""
         refusal = _refusal(client, self._terms.mode)
         if refusal:
+            self._discard_refused(line, fds)
             raise ValueError(refusal)
-        handoff = _parse_setup(line, fds, self._terms)
+        handoff, lock_fd = parse_setup(line, fds, self._terms)
         mapping = self._backend.attach(segment_bytes(self._terms.capacity), handoff)
-        if not belongs_to(mapping.memory, self._terms):
+        try:
+            if not belongs_to(mapping.memory, self._terms):
+                raise ValueError("the segment is not an anyipc segment of this version for us")
+            return mapping, None if lock_fd is None else RingLock.join(lock_fd)
+        except BaseException:
             mapping.close()
-            raise ValueError("the segment is not an anyipc segment of this version for us")
-        return self._make_channel(mapping, client)
+            raise
+
+    def _discard_refused(self, line: bytes, fds: list[int]) -> None:
+        """Free the segment of a client refused by uid: nobody will ever attach it.
+
+        (A SysV segment is only marked for removal once attached, so it would
+        outlive both ends.)  Its descriptors stay the caller's to close.
+        """
+        try:
+            handoff, _ = parse_setup(line, fds, self._terms)
+        except ValueError:
+            return  # not a setup line of ours: there is no segment of ours to free
+        self._backend.discard(Handoff(token=handoff.token))
 
     def _orphan(self, mapping: Mapping) -> Channel:
-        """A channel on a recovered segment: what its dead client sent, then its end."""
+        """A channel on a recovered segment: what its dead client sent, then its end.
+
+        Its rings need no lock in either protocol: nobody else writes them
+        any more, and the kernel ordered the dead ends' stores before the
+        release of their file locks, which the backend found free.
+        """
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         theirs.close()  # the client is gone: this end reads its end of file at once
-        return self._make_channel(mapping, mine)
+        return self._make_channel(mapping, mine, None)
 
-    def _make_channel(self, mapping: Mapping, sock: socket.socket) -> Channel:
+    def _make_channel(
+        self, mapping: Mapping, sock: socket.socket, lock: RingLock | None
+    ) -> Channel:
         try:
             return ShmChannel(
                 self._terms.capabilities,
@@ -230,10 +209,13 @@ class ShmListener(Listener):
                 sync=self._terms.sync,
                 address=self.address,
                 peer=None,
+                lock=lock,
             )
         except BaseException:
             mapping.close()
             sock.close()
+            if lock is not None:
+                lock.close()
             raise
 
     def _drop(self, fd: int, reason: str | None) -> None:
@@ -277,48 +259,25 @@ class ShmListener(Listener):
         for fd in list(self._pending):
             client, _ = self._pending[fd]
             try:
-                line, fds = _receive_setup(client)
+                line, fds = receive_setup(client)
             except OSError:
                 fds = None  # it never said which segment it made
             if fds is not None:
                 try:
-                    self._backend.discard(_parse_setup(line, fds, self._terms))
+                    handoff, lock_fd = parse_setup(line, fds, self._terms)
                 except ValueError:
                     for passed in fds:
                         os.close(passed)
+                else:
+                    self._backend.discard(handoff)
+                    if lock_fd is not None:
+                        os.close(lock_fd)
             self._drop(fd, "the listener closed")
         for mapping in self._recovered:
             mapping.close()  # left for the next listener
         self._sock.close()
         if self._on_close is not None:
             self._on_close()
-
-
-def _receive_setup(client: socket.socket) -> tuple[bytes, list[int]]:
-    """The setup line and the descriptors passed with it; ``BlockingIOError`` if not there yet."""
-    fds = array.array("i")
-    message, ancillary, _, _ = client.recvmsg(
-        _LINE_MAX,
-        socket.CMSG_SPACE(4 * fds.itemsize),
-        socket.MSG_DONTWAIT | socket.MSG_CMSG_CLOEXEC,
-    )
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-    if not message:
-        for fd in fds:
-            os.close(fd)
-        raise ConnectionResetError("the client left before its setup line")
-    return message, list(fds)
-
-
-def _parse_setup(line: bytes, fds: list[int], terms: Terms) -> Handoff:
-    words = line.decode("ascii", "replace").split()
-    if len(words) not in (3, 4) or words[0] != f"anyipc-{terms.scheme}" or words[1] != "1":
-        raise ValueError("not an anyipc setup line of this version")
-    if words[2] != str(terms.capacity):
-        raise ValueError(f"the listener's rings hold size={terms.capacity} bytes, not {words[2]}")
-    return Handoff(token=words[3] if len(words) == 4 else "", fds=tuple(fds))
 
 
 def _refusal(client: socket.socket, mode: int) -> str | None:
@@ -334,22 +293,36 @@ def _refusal(client: socket.socket, mode: int) -> str | None:
 
 
 def shm_listen(
-    terms: Terms, backend: Backend, on_close: Callable[[], None] | None = None
+    terms: Terms,
+    backend: Backend,
+    on_close: Callable[[], None] | None = None,
+    claimed: Callable[[], None] | None = None,
 ) -> ShmListener:
-    """Listen on ``terms.sockaddr``; :class:`~anyipc.AddressInUse` when a live listener has it."""
+    """Listen on ``terms.sockaddr``; :class:`~anyipc.AddressInUse` when a live listener has it.
+
+    ``claimed`` runs once the name is this listener's (bound) and before any
+    client can connect (not yet listening): where what dead predecessors left
+    is reclaimed, so that a live listener's is never touched and a new
+    client's never mistaken for a dead one's.
+    """
     context = f"listen on {terms.uri}"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         sock.setblocking(False)
         sock.bind(terms.sockaddr)
-        sock.listen(socket.SOMAXCONN)
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise AddressInUse(exc.errno, f"{context}: a live listener has that name") from exc
         raise listen_error(exc, context) from exc
     try:
+        if claimed is not None:
+            claimed()
+        sock.listen(socket.SOMAXCONN)
         return ShmListener(terms, backend, sock, on_close)
+    except OSError as exc:
+        sock.close()
+        raise listen_error(exc, context) from exc
     except BaseException:
         sock.close()
         raise
@@ -358,29 +331,22 @@ def shm_listen(
 def shm_connect(terms: Terms, backend: Backend, deadline: Deadline) -> Channel:
     """Make a segment, connect to the listener and hand it over; see the module docstring."""
     context = f"connect to {terms.uri}"
-    sock = connect_stream(socket.AF_UNIX, terms.sockaddr, deadline, context)
-    try:
+    with contextlib.ExitStack() as undo:  # what the channel does not own yet, if it fails
+        sock = connect_stream(socket.AF_UNIX, terms.sockaddr, deadline, context)
+        undo.callback(sock.close)
+        lock = RingLock.create() if terms.locked else None
+        if lock is not None:
+            undo.callback(lock.close)
         mapping, handoff = backend.create(terms.tag, segment_bytes(terms.capacity))
-    except BaseException:
-        sock.close()
-        raise
-    try:
-        mapping.memory[: len(MAGIC)] = MAGIC
-        owner = segment_owner(terms)
-        mapping.memory[len(MAGIC) : len(MAGIC) + len(owner)] = owner
-        line = _setup_line(terms, handoff)
-        ancillary = (
-            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", handoff.fds).tobytes())]
-            if handoff.fds
-            else []
-        )
+        undo.callback(mapping.close)
+        mark_segment(mapping.memory, terms)
         try:
-            sock.sendmsg([line], ancillary, socket.MSG_NOSIGNAL)
+            send_setup(sock, terms, handoff, None if lock is None else lock.fileno())
         except OSError as exc:
             raise ConnectionLost(f"{context}: the listener went away ({exc.strerror})") from exc
         finally:
             backend.done(handoff)
-        return ShmChannel(
+        channel = ShmChannel(
             terms.capabilities,
             mapping,
             sock,
@@ -390,8 +356,7 @@ def shm_connect(terms: Terms, backend: Backend, deadline: Deadline) -> Channel:
             sync=terms.sync,
             address=None,
             peer=terms.uri,
+            lock=lock,
         )
-    except BaseException:
-        mapping.close()
-        sock.close()
-        raise
+        undo.pop_all()
+    return channel

@@ -26,8 +26,13 @@ visible before an earlier one (total store order), so a consumer that sees
 a ``head`` also sees the record below it: ``head`` is the commit marker.  A
 producer killed in the middle of a record never published it, so a
 consumer never sees a torn message.  :data:`LOCK_FREE` says whether this
-machine gives that ordering; elsewhere :class:`Ring` is not used (see
-:func:`anyipc._shmchannel.available`).
+machine gives that ordering: this is the *lock-free protocol*.
+
+Other processors may make the head visible before the record under it, so
+there the *locked protocol* runs (:class:`anyipc._shmlock.LockedRing`, also
+selectable on x86-64): the same records, layout and code, with the control
+words exchanged under a lock both processes take, whose release and acquire
+order the record before the head on any processor.
 
 Sleeping without losing a wake-up.  A consumer that found the ring empty
 stores ``waiting = 1``, issues a full memory fence, and loads ``head``
@@ -45,9 +50,12 @@ import threading
 from collections.abc import Callable, Sequence
 
 __all__ = [
+    "CONSUMER_WORDS",
     "CONTROL_BYTES",
     "CorruptRing",
     "LOCK_FREE",
+    "LOCK_FREE_MACHINES",
+    "PRODUCER_WORDS",
     "RECORD_HEADER",
     "Ring",
     "capacity_problem",
@@ -58,11 +66,18 @@ __all__ = [
 CONTROL_BYTES = 256
 RECORD_HEADER = 8
 _HEAD, _TAIL, _WAITING, _BLOCKED, _CLOSED = 0, 8, 16, 24, 25
+#: the control words only the producer stores, its position (head) first
+PRODUCER_WORDS = (_HEAD, _BLOCKED, _CLOSED)
+#: the control words only the consumer stores, its position (tail) first
+CONSUMER_WORDS = (_TAIL, _WAITING)
 MIN_CAPACITY = 4096
 MAX_CAPACITY = 1 << 30
 
-#: True where stores become visible in program order (x86-64's total store order).
-LOCK_FREE = platform.machine().lower() in ("x86_64", "amd64")
+#: The machines (``uname -m``) whose stores become visible in program order (x86-64's
+#: total store order).
+LOCK_FREE_MACHINES = ("x86_64", "amd64")
+#: True where the lock-free protocol holds: this is one of :data:`LOCK_FREE_MACHINES`.
+LOCK_FREE = platform.machine().lower() in LOCK_FREE_MACHINES
 
 _FENCE = threading.Lock()
 
@@ -91,7 +106,14 @@ def capacity_problem(capacity: int) -> str | None:
 
 
 class CorruptRing(Exception):
-    """The ring's control words or a length word are impossible: the peer broke the protocol."""
+    """The ring's control words or a length word are impossible: the peer broke the protocol.
+
+    The consumer raises it for a tail that is not 8-byte aligned, a head
+    more than the capacity past the tail (or behind it), and a length word
+    larger than the largest message or reaching past the head: so a
+    scribbled ring yields this error, or records of at most
+    ``max_message`` bytes, and never more records than the ring can hold.
+    """
 
 
 def _padded(size: int) -> int:
@@ -125,7 +147,8 @@ class Ring:
         self._words = memory[:CONTROL_BYTES].cast("Q")
         self._data = memory[CONTROL_BYTES : CONTROL_BYTES + capacity]
         self._slots = self._data.cast("Q")  # the data area as 8-byte words, for length words
-        self._cached = 0  # the producer's last tail, or the consumer's last head
+        # the producer's last tail, or the consumer's last head (the tail: nothing known yet)
+        self._cached = self._words[_TAIL]
         self._lent: tuple[memoryview, int] | None = None  # a view handed out, and its end
 
     def release(self) -> None:
@@ -289,6 +312,11 @@ class Ring:
             self._cached = self._words[_HEAD]
             if self._cached == tail:
                 return None
+        if tail & 7 or self._cached - tail > self.capacity:
+            raise CorruptRing(
+                f"tail {tail} and head {self._cached} cannot both be positions in a ring of "
+                f"{self.capacity} bytes (8-byte aligned, at most the capacity apart)"
+            )
         start = tail & self._mask
         size = self._slots[start >> 3]
         if size > self.max_message or tail + RECORD_HEADER + _padded(size) > self._cached:
@@ -303,7 +331,7 @@ class Ring:
         end = begin + size
         if end <= self.capacity:
             return bytes(data[begin:end])
-        return bytes(data[begin:]) + bytes(data[: end - self.capacity])
+        return b"".join((data[begin:], data[: end - self.capacity]))  # one allocation
 
     def producer_blocked(self) -> bool:
         """After releasing space: whether the producer sleeps for room and needs a wake-up."""

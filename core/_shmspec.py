@@ -16,13 +16,25 @@ Options, the same for all of them:
   before it sleeps (see :class:`anyipc._pacer.Pacer`); 0 sleeps at once.
 * ``mode`` (default ``600``): who may connect, checked against each
   client's credentials (see :mod:`anyipc._shmlink`).
+* ``protocol``: how the rings publish messages.  ``lockfree`` (single
+  ordered stores, :mod:`anyipc._shmring`) holds only where stores become
+  visible in program order, x86-64, and is the default there; ``locked``
+  (:mod:`anyipc._shmlock`) holds on any processor and is the default
+  elsewhere.  ``protocol=lockfree`` on another processor is
+  :class:`~anyipc.InvalidAddress`, saying why.  Both ends must use the same
+  protocol: a listener's address names it when it is not the default, and
+  a client with another is refused and told why.
 * ``connect_timeout`` (seconds, default 10).
+
+The transports are available on every processor; their description says
+which protocol runs by default here, and why.
 """
 
 from __future__ import annotations
 
+import functools
 import mmap
-import os
+import platform
 from collections.abc import Callable
 
 import attrs
@@ -30,24 +42,52 @@ import attrs
 from anyipc._address import Address
 from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connection, Direction, Scope
 from anyipc._channel import Channel, Listener
-from anyipc._errors import InvalidAddress
+from anyipc._errors import AddressInUse, InvalidAddress
 from anyipc._options import Option
 from anyipc._owner import mode_bits, mode_option
 from anyipc._records import TransportSpec
-from anyipc._shmlink import Backend, Terms, shm_connect, shm_listen
-from anyipc._shmring import LOCK_FREE, RECORD_HEADER, capacity_problem
+from anyipc._shmlink import Backend, shm_connect, shm_listen
+from anyipc._shmlock import LOCK_FREE_PROTOCOL, LOCKED_PROTOCOL
+from anyipc._shmring import LOCK_FREE, LOCK_FREE_MACHINES, RECORD_HEADER, capacity_problem
+from anyipc._shmsetup import Terms
 from anyipc._sockets import CONNECT_TIMEOUT, connect_timeout
 
 __all__ = [
     "CAPABILITIES",
+    "DEFAULT_PROTOCOL",
     "DEFAULT_SIZE",
     "MappedFile",
     "ShmFlavour",
     "lock_free_problem",
+    "protocol_note",
     "shm_transport",
 ]
 
 DEFAULT_SIZE = 4 << 20
+DEFAULT_PROTOCOL = LOCK_FREE_PROTOCOL if LOCK_FREE else LOCKED_PROTOCOL  #: here
+
+
+def lock_free_problem(machine: str | None = None) -> str | None:
+    """Why the lock-free protocol cannot run on ``machine`` (default: this one), or ``None``."""
+    machine = machine or platform.machine()
+    if machine.lower() in LOCK_FREE_MACHINES:
+        return None
+    return (
+        f"the lock-free rings need x86-64's store order, and this is {machine}: "
+        f"use protocol={LOCKED_PROTOCOL}"
+    )
+
+
+def protocol_note(machine: str | None = None) -> str:
+    """What the transports' descriptions say about their protocol on ``machine`` (default: here)."""
+    machine = machine or platform.machine()
+    if lock_free_problem(machine) is None:
+        return (
+            "lock-free rings by default, as x86-64's store order holds here "
+            f"(protocol={LOCKED_PROTOCOL} for a lock)"
+        )
+    return f"locked rings by default: the lock-free ones need x86-64's store order, not {machine}'s"
+
 
 SIZE = Option(
     name="size",
@@ -65,6 +105,15 @@ SPIN_US = Option(
     doc="microseconds a waiting end polls its ring before it sleeps",
 )
 MODE = mode_option("who may connect (checked against each client's uid and gid)")
+PROTOCOL = Option(
+    name="protocol",
+    kind=str,
+    default=DEFAULT_PROTOCOL,
+    choices=(LOCK_FREE_PROTOCOL, LOCKED_PROTOCOL),
+    check=lambda value: lock_free_problem() if value == LOCK_FREE_PROTOCOL else None,
+    doc=f"how the rings publish messages: {LOCK_FREE_PROTOCOL} (x86-64 only) or "
+    f"{LOCKED_PROTOCOL} (under a lock, any processor); both ends must agree",
+)
 
 CAPABILITIES = Capabilities(
     direction=Direction.DUPLEX,
@@ -95,18 +144,15 @@ class MappedFile:
         self._map.close()
 
 
-def lock_free_problem() -> str | None:
-    """Why the lock-free rings cannot run here, or ``None``."""
-    if not LOCK_FREE:
-        return f"the lock-free rings need x86-64's store order, and this is {os.uname().machine}"
-    return None
-
-
 def capabilities(address: Address) -> Capabilities:
     """The claims for ``address``: ``max_message_size`` follows its ``size``."""
     size = address.get(SIZE)
     assert isinstance(size, int)
     return CAPABILITIES.evolve(max_message_size=size - RECORD_HEADER)
+
+
+def _always_available() -> str | None:
+    return None
 
 
 @attrs.frozen(kw_only=True)
@@ -119,7 +165,7 @@ class ShmFlavour:
     check_location: Callable[[str], str | None]
     fresh_name: Callable[[], str]  #: a name for ``listen`` without one
     reclaim: Callable[[Terms], None]  #: remove what dead processes left for this listener
-    available: Callable[[], str | None]
+    available: Callable[[], str | None] = _always_available
     tag: Callable[[str], str] = str  #: a short word for a long name (sockets are 107 bytes)
     sync: Option | None = None  #: a boolean option asking to write each message back
     #: before listening: make what the listener needs, and return what undoes it at close
@@ -127,9 +173,11 @@ class ShmFlavour:
 
 
 def _terms(flavour: ShmFlavour, address: Address, name: str) -> Terms:
-    size, spin = address.get(SIZE), address.get(SPIN_US)
-    assert isinstance(size, int) and isinstance(spin, int)
-    shown = {SIZE.name: size} if size != DEFAULT_SIZE else {}
+    size, spin, protocol = address.get(SIZE), address.get(SPIN_US), address.get(PROTOCOL)
+    assert isinstance(size, int) and isinstance(spin, int) and isinstance(protocol, str)
+    shown: dict[str, int | str] = {SIZE.name: size} if size != DEFAULT_SIZE else {}
+    if protocol != DEFAULT_PROTOCOL:
+        shown[PROTOCOL.name] = protocol
     return Terms(
         scheme=flavour.scheme,
         name=name,
@@ -140,6 +188,7 @@ def _terms(flavour: ShmFlavour, address: Address, name: str) -> Terms:
         capabilities=capabilities(address),
         uri=str(Address(flavour.scheme, name, shown)),
         sync=flavour.sync is not None and bool(address.get(flavour.sync)),
+        protocol=protocol,
     )
 
 
@@ -152,8 +201,10 @@ def shm_transport(flavour: ShmFlavour) -> TransportSpec:
         terms = _terms(flavour, address, address.location)
         undo = flavour.prepare(address) if flavour.prepare is not None else None
         try:
-            flavour.reclaim(terms)
-            return shm_listen(terms, flavour.backend(address), on_close=undo)
+            reclaim = functools.partial(flavour.reclaim, terms)
+            return shm_listen(terms, flavour.backend(address), on_close=undo, claimed=reclaim)
+        except AddressInUse:
+            raise  # a live listener has the name: what prepare found there is its own
         except BaseException:
             if undo is not None:
                 undo()
@@ -169,11 +220,11 @@ def shm_transport(flavour: ShmFlavour) -> TransportSpec:
 
     return TransportSpec(
         scheme=flavour.scheme,
-        description=flavour.description,
+        description=f"{flavour.description}; {protocol_note()}",
         capabilities=capabilities,
         check_location=flavour.check_location,
         test_address=lambda: f"{flavour.scheme}://{flavour.fresh_name()}",
-        options=(SIZE, SPIN_US, MODE, CONNECT_TIMEOUT, *filter(None, [flavour.sync])),
+        options=(SIZE, SPIN_US, MODE, PROTOCOL, CONNECT_TIMEOUT, *filter(None, [flavour.sync])),
         listen=listen,
         connect=connect,
         available=flavour.available,

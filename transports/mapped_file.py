@@ -1,8 +1,9 @@
 """``mmap:///dir`` — the shared-memory channel over memory-mapped files, which outlive a crash.
 
-The same channel as ``shm://`` (rings, waiting, ends, who may connect:
-see :mod:`anyipc.transports.shm` and :mod:`anyipc._shmspec`), with each
-connection's segment a file in the directory the URI names:
+The same channel as ``shm://`` (rings and their protocols, waiting, ends,
+who may connect: see :mod:`anyipc.transports.shm` and
+:mod:`anyipc._shmspec`), with each connection's segment a file in the
+directory the URI names:
 ``listen("mmap:///var/lib/app/inbox")`` creates the directory (``700``,
 plus search and write for whom ``mode`` lets connect) if it is not there,
 and ``connect`` creates ``<pid>.<random>.ring`` in it (exactly ``mode``,
@@ -33,7 +34,10 @@ What survives.  Shared memory dies with its processes; a file does not.
   message.
 
 Messages the dead listener sent and the dead client had not received are
-not recovered: no end can receive them.
+not recovered: no end can receive them.  Both protocols write the same
+file (they differ only in how the control words travel), so a file is
+recovered whichever protocol its dead ends used; a recovered channel needs
+no lock, as nobody else writes its rings any more.
 """
 
 from __future__ import annotations
@@ -56,8 +60,8 @@ from anyipc._errors import InvalidAddress, PermissionDenied, map_os_error
 from anyipc._options import Option
 from anyipc._owner import WRITE_LOCK, mode_bits
 from anyipc._records import TransportSpec
-from anyipc._shmlink import Handoff
-from anyipc._shmspec import MODE, ShmFlavour, lock_free_problem, shm_transport
+from anyipc._shmsetup import Handoff
+from anyipc._shmspec import MODE, ShmFlavour, shm_transport
 
 SCHEME = "mmap"
 _RING = re.compile(r"[0-9]+\.[0-9a-f]{16}\.ring\Z")
@@ -87,7 +91,7 @@ def _tag(path: str) -> str:
 
 
 def _rendezvous(directory: str) -> bytes:
-    """The listener's socket name (see :class:`anyipc._shmlink.Terms`)."""
+    """The listener's socket name (see :class:`anyipc._shmsetup.Terms`)."""
     return os.fsencode(f"\0anyipc.{SCHEME}.{_tag(directory)}")
 
 
@@ -299,10 +303,6 @@ def _backend(address: Address) -> RingFiles:
     return RingFiles(address.location, mode_bits(address.get(MODE)))
 
 
-def _available() -> str | None:
-    return lock_free_problem()
-
-
 @hookimpl
 def anyipc_transports() -> list[TransportSpec]:
     return [
@@ -314,7 +314,6 @@ def anyipc_transports() -> list[TransportSpec]:
                 check_location=_check_location,
                 fresh_name=lambda: f"/tmp/anyipc-mmap-{os.getpid()}-{secrets.token_hex(8)}",
                 reclaim=lambda terms: None,
-                available=_available,
                 tag=_tag,
                 sync=SYNC,
                 prepare=_prepare,

@@ -28,11 +28,16 @@ A connection takes twice ``size`` (default 4 MiB) plus 4.5 KiB of
 out) and lose nothing.  ``anyipc.wait`` works on these channels.
 
 Names: 1 to 64 letters, digits, ``.``, ``_`` and ``-``; ``listen("shm://")``
-picks a fresh one.  Options (``size``, ``spin_us``, ``mode``,
+picks a fresh one.  Options (``size``, ``spin_us``, ``mode``, ``protocol``,
 ``connect_timeout``): see :mod:`anyipc._shmspec`.
 
-Platform.  The lock-free rings rely on x86-64's store order; elsewhere the
-transport reports itself unavailable.
+Protocols.  On x86-64 a message is published by one ordered store, with
+no lock (``protocol=lockfree``, the default there); on other processors,
+whose stores may become visible out of order, every control word of the
+rings is exchanged under a lock the kernel frees if its holder dies
+(``protocol=locked``, the default there, and selectable on x86-64 too).
+Both ends must use the same protocol; see :mod:`anyipc._shmring` and
+:mod:`anyipc._shmlock`.  The transport is available on every processor.
 """
 
 from __future__ import annotations
@@ -49,8 +54,8 @@ from anyipc._address import Address
 from anyipc._errors import PermissionDenied, TransportUnavailable, map_os_error
 from anyipc._owner import LOCK_DIR
 from anyipc._records import TransportSpec
-from anyipc._shmlink import Handoff, Terms
-from anyipc._shmspec import MappedFile, ShmFlavour, lock_free_problem, shm_transport
+from anyipc._shmsetup import Handoff, Terms
+from anyipc._shmspec import MappedFile, ShmFlavour, shm_transport
 
 SCHEME = "shm"
 NAME_MAX = 64
@@ -148,7 +153,7 @@ def _alive(pid: int) -> bool:
 def _available() -> str | None:
     if not os.path.isdir(LOCK_DIR):
         return f"no POSIX shared memory here ({LOCK_DIR} is missing)"
-    return lock_free_problem()
+    return None
 
 
 @hookimpl

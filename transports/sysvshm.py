@@ -1,13 +1,15 @@
 """``sysvshm://key`` — the shared-memory channel over System V segments (``shmget``/``shmat``).
 
-The same channel as ``shm://`` (rings, waiting, ends, who may connect:
-see :mod:`anyipc.transports.shm` and :mod:`anyipc._shmspec`), with each
-connection's segment made the classic way: ``connect`` calls
-``shmget(IPC_PRIVATE, ..., mode)`` and ``shmat``, and tells the listener the
-segment's id; the listener attaches it (the kernel checks ``mode``, default
-``600``, against its user) and at once marks it for removal
-(``shmctl(IPC_RMID)``), so the kernel frees it when both ends have
-detached, also after a crash.
+The same channel as ``shm://`` (rings and their protocols, waiting, ends,
+who may connect: see :mod:`anyipc.transports.shm` and
+:mod:`anyipc._shmspec`), with each connection's segment made the classic
+way: ``connect`` calls ``shmget(IPC_PRIVATE, ..., mode)`` and ``shmat``,
+and tells the listener the segment's id; the listener attaches it (the
+kernel checks ``mode``, default ``600``, against its user) and at once
+marks it for removal (``shmctl(IPC_RMID)``), so the kernel frees it when
+both ends have detached, also after a crash.  A SysV segment has no
+descriptor: in the locked protocol the connection's lock is a memory file
+passed beside its id, as for the other transports (:mod:`anyipc._shmlock`).
 
 The key names the listener (``sysvshm://0x1234abcd`` or decimal, a 32-bit
 number other than 0; ``listen("sysvshm://")`` picks a random one): the
@@ -36,8 +38,8 @@ from anyipc._address import Address
 from anyipc._errors import PermissionDenied, TransportUnavailable
 from anyipc._owner import mode_bits
 from anyipc._records import TransportSpec
-from anyipc._shmlink import Handoff, Terms, belongs_to
-from anyipc._shmspec import MODE, ShmFlavour, lock_free_problem, shm_transport
+from anyipc._shmsetup import Handoff, Terms, belongs_to
+from anyipc._shmspec import MODE, ShmFlavour, shm_transport
 
 SCHEME = "sysvshm"
 KEY_MAX = 0xFFFFFFFF
@@ -167,7 +169,7 @@ def _unattached_segments() -> list[int]:
 def _available() -> str | None:
     if not os.path.exists(_TABLE):
         return "the kernel has no System V shared memory (CONFIG_SYSVIPC)"
-    return lock_free_problem()
+    return None
 
 
 @hookimpl

@@ -1,4 +1,8 @@
-"""mmap://: ring files that outlive both ends, and what the next listener gets from them."""
+"""mmap://: ring files that outlive both ends, and what the next listener gets from them.
+
+Recovery and ``sync`` run in both ring protocols, and a file is recovered
+whichever protocol wrote it.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,11 @@ from pathlib import Path
 import pytest
 
 import anyipc
+from anyipc._shmlock import LOCK_FREE_PROTOCOL, LOCKED_PROTOCOL
 
 from .conftest import Children
+
+PROTOCOLS = [LOCK_FREE_PROTOCOL, LOCKED_PROTOCOL]
 
 pytestmark = pytest.mark.skipif(
     anyipc.transports()["mmap"].unavailable is not None, reason="mmap:// is unavailable"
@@ -59,17 +66,27 @@ def kill(*processes: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("how", "end"), [("crash", anyipc.ConnectionLost), ("close", anyipc.EndOfChannel)]
+    ("how", "end", "written", "read"),
+    [
+        ("crash", anyipc.ConnectionLost, LOCK_FREE_PROTOCOL, LOCK_FREE_PROTOCOL),
+        ("close", anyipc.EndOfChannel, LOCK_FREE_PROTOCOL, LOCK_FREE_PROTOCOL),
+        ("crash", anyipc.ConnectionLost, LOCKED_PROTOCOL, LOCKED_PROTOCOL),
+        ("close", anyipc.EndOfChannel, LOCKED_PROTOCOL, LOCK_FREE_PROTOCOL),
+        ("crash", anyipc.ConnectionLost, LOCK_FREE_PROTOCOL, LOCKED_PROTOCOL),
+    ],
 )
 def test_what_a_client_sent_survives_the_death_of_both_ends(
-    directory: str, children: Children, how: str, end: type[Exception]
+    directory: str, children: Children, how: str, end: type[Exception], written: str, read: str
 ) -> None:
-    uri = f"mmap://{directory}"
+    uri = f"mmap://{directory}?protocol={written}"
     listener = start(children, LISTENER, uri)
     client = start(children, CLIENT, uri, "100", how)
     kill(listener, client)
     assert len([name for name in os.listdir(directory) if name.endswith(".ring")]) == 1
-    with anyipc.listen(uri) as again, again.accept(timeout=5) as recovered:
+    with (
+        anyipc.listen(f"mmap://{directory}?protocol={read}") as again,
+        again.accept(timeout=5) as recovered,
+    ):
         for number in range(100):
             assert recovered.recv(timeout=5) == b"message %d" % number
         with pytest.raises(end):
@@ -90,8 +107,9 @@ def test_a_live_clients_file_is_never_taken(directory: str, children: Children) 
         assert recovered.recv(timeout=5) == b"message 0"
 
 
-def test_sync_writes_each_message_back_and_still_delivers_it(directory: str) -> None:
-    uri = f"mmap://{directory}?sync=true"
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_sync_writes_each_message_back_and_still_delivers_it(directory: str, protocol: str) -> None:
+    uri = f"mmap://{directory}?sync=true&protocol={protocol}"
     with anyipc.listen(uri) as listener:
         with anyipc.connect(listener.address) as client, listener.accept(timeout=5) as server:
             client.send(b"durable")

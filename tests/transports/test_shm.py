@@ -1,7 +1,9 @@
 """shm://: real POSIX shared memory, peers in fresh interpreters, crashes by SIGKILL.
 
-``ANYIPC_STRESS_MESSAGES`` sets how many messages the cross-process stress
-run checks (default 20,000; the long profile uses millions).
+The tests of the rings run in both protocols (``protocol=lockfree`` and
+``protocol=locked``).  ``ANYIPC_STRESS_MESSAGES`` sets how many messages the
+cross-process stress run checks in each (default 20,000; the long profile
+uses millions).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import posix_ipc
 import pytest
 
 import anyipc
-from anyipc._shmring import RECORD_HEADER, Ring, ring_bytes
+from anyipc._shmlock import LOCK_FREE_PROTOCOL, LOCKED_PROTOCOL
+from anyipc._shmring import RECORD_HEADER
+from anyipc._shmspec import lock_free_problem, protocol_note
 
 from .conftest import Children
 
@@ -49,9 +53,15 @@ def check(message: bytes, expected_number: int) -> None:
     assert zlib.crc32(message[12:]) == crc, f"message {number} is corrupted"
 
 
+@pytest.fixture(params=[LOCK_FREE_PROTOCOL, LOCKED_PROTOCOL])
+def protocol(request: pytest.FixtureRequest) -> str:
+    """The ring protocol under test."""
+    return str(request.param)
+
+
 @pytest.fixture
-def listener() -> Iterator[anyipc.Listener]:
-    with anyipc.listen("shm://?size=65536") as listening:
+def listener(protocol: str) -> Iterator[anyipc.Listener]:
+    with anyipc.listen(f"shm://?size=65536&protocol={protocol}") as listening:
         yield listening
 
 
@@ -88,19 +98,6 @@ def test_a_writer_killed_mid_message_never_shows_a_torn_one(
         assert time.monotonic() - killed < 2.0, "the death was reported late"
 
 
-def test_a_torn_record_is_never_published() -> None:
-    memory = memoryview(bytearray(ring_bytes(4096)))
-    producer, consumer = Ring(memory, 4096), Ring(memory, 4096)
-    assert producer.try_write(b"whole")
-    data_area = memory[256:]
-    data_area[16:24] = (100).to_bytes(8, "little")  # a writer stopped after a length word...
-    data_area[24:74] = b"y" * 50  # ...and half its payload, before publishing the head
-    assert consumer.try_read() == b"whole"
-    assert consumer.try_read() is None, "an unpublished record was read"
-    for ring in (producer, consumer):
-        ring.release()
-
-
 def test_the_largest_message_fits_and_one_more_byte_is_refused(
     listener: anyipc.Listener,
 ) -> None:
@@ -131,13 +128,69 @@ def test_a_full_ring_blocks_send_until_its_timeout_and_loses_nothing(
             server.recv(timeout=0.1)
 
 
-def test_a_client_with_another_size_is_refused_and_told_why(listener: anyipc.Listener) -> None:
+def test_a_client_with_another_size_is_refused_and_told_why(
+    listener: anyipc.Listener, protocol: str
+) -> None:
     name = anyipc.Address.parse_syntax(listener.address).location
-    with anyipc.connect(f"shm://{name}?size=8192") as client:
+    with anyipc.connect(f"shm://{name}?size=8192&protocol={protocol}") as client:
         with pytest.raises(anyipc.Timeout):
             listener.accept(timeout=0.5)
         with pytest.raises(anyipc.ConnectionLost, match="size=65536"):
             client.recv(timeout=5)
+
+
+def test_a_client_with_another_protocol_is_refused_and_told_why() -> None:
+    with anyipc.listen(f"shm://?protocol={LOCKED_PROTOCOL}") as listener:
+        assert listener.address.endswith(f"?protocol={LOCKED_PROTOCOL}"), "the address hides it"
+        name = anyipc.Address.parse_syntax(listener.address).location
+        with anyipc.connect(f"shm://{name}?protocol={LOCK_FREE_PROTOCOL}") as client:
+            with pytest.raises(anyipc.Timeout):
+                listener.accept(timeout=0.3)
+            with pytest.raises(anyipc.ConnectionLost, match="protocol=locked, not lockfree"):
+                client.recv(timeout=5)
+        with anyipc.connect(listener.address) as client, listener.accept(timeout=5) as server:
+            client.send(b"agreed")
+            assert server.recv(timeout=5) == b"agreed"
+
+
+def test_the_protocol_option_is_checked_and_described() -> None:
+    with pytest.raises(anyipc.InvalidAddress, match="lockfree, locked"):
+        anyipc.listen("shm://?protocol=fast")
+    problem = lock_free_problem("aarch64")
+    assert problem is not None and "aarch64" in problem and "protocol=locked" in problem
+    assert lock_free_problem("x86_64") is None
+    assert protocol_note("aarch64").startswith("locked rings by default")
+    assert protocol_note("x86_64").startswith("lock-free rings by default")
+    for scheme in ("shm", "sysvshm", "mmap"):
+        info = anyipc.transports()[scheme]
+        assert info.unavailable is None and info.description.endswith(protocol_note())
+
+
+def test_a_writer_killed_holding_the_ring_lock_does_not_wedge_the_reader(
+    children: Children,
+) -> None:
+    with anyipc.listen(f"shm://?protocol={LOCKED_PROTOCOL}") as listener:
+        holder = children.python(
+            "import sys, anyipc\n"
+            "channel = anyipc.connect(sys.argv[1])\n"
+            "channel.send(b'before')\n"
+            "assert channel._lock.acquire(1)  # its ring's lock, as in the middle of an exchange\n"
+            "print('holding', flush=True)\n"
+            "sys.stdin.read()\n",
+            listener.address,
+            stdin=subprocess.PIPE,
+        )
+        assert holder.stdout is not None and holder.stdout.readline() == b"holding\n"
+        with listener.accept(timeout=10) as channel:
+            with pytest.raises(anyipc.Timeout):
+                channel.recv(timeout=0.3)  # published, but the lock to see it is held
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(10)
+            killed = time.monotonic()
+            assert channel.recv(timeout=5) == b"before"
+            with pytest.raises(anyipc.ConnectionLost, match="died"):
+                channel.recv(timeout=5)
+            assert time.monotonic() - killed < 2.0, "the death was reported late"
 
 
 def test_connect_with_nobody_listening_is_connection_lost() -> None:
@@ -243,8 +296,8 @@ def test_another_user_is_refused(listener: anyipc.Listener) -> None:
     assert outcome == [0]
 
 
-def test_recv_view_lends_the_ring_until_the_next_receive() -> None:
-    with anyipc.listen("shm://?size=4096") as listener:
+def test_recv_view_lends_the_ring_until_the_next_receive(protocol: str) -> None:
+    with anyipc.listen(f"shm://?size=4096&protocol={protocol}") as listener:
         with anyipc.connect(listener.address) as client, listener.accept(timeout=5) as server:
             client.send(b"a" * 1000)
             view = server.recv_view(timeout=5)
@@ -265,8 +318,8 @@ def test_recv_view_lends_the_ring_until_the_next_receive() -> None:
                 assert bytes(server.recv_view(timeout=5)) == bytes(range(256)) * 3
 
 
-def test_batches_are_the_same_messages_in_the_same_order() -> None:
-    with anyipc.listen("shm://?size=4096") as listener:
+def test_batches_are_the_same_messages_in_the_same_order(protocol: str) -> None:
+    with anyipc.listen(f"shm://?size=4096&protocol={protocol}") as listener:
         with anyipc.connect(listener.address) as client, listener.accept(timeout=5) as server:
             messages = [bytes([n]) * (n * 7) for n in range(200)]  # more than the ring holds
             sender = threading.Thread(target=client.send_many, args=(messages,))
@@ -282,8 +335,8 @@ def test_batches_are_the_same_messages_in_the_same_order() -> None:
                 server.recv(timeout=0.1)  # nothing of a refused batch was sent
 
 
-def test_a_batch_that_times_out_says_how_many_went() -> None:
-    with anyipc.listen("shm://?size=4096") as listener:
+def test_a_batch_that_times_out_says_how_many_went(protocol: str) -> None:
+    with anyipc.listen(f"shm://?size=4096&protocol={protocol}") as listener:
         with anyipc.connect(listener.address) as client, listener.accept(timeout=5):
             with pytest.raises(anyipc.Timeout) as raised:
                 client.send_many([b"y" * 1000] * 10, timeout=0.2)

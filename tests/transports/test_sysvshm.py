@@ -1,4 +1,7 @@
-"""sysvshm://: SysV segments per connection, the backlog, and what a killed listener leaves."""
+"""sysvshm://: SysV segments per connection, the backlog, and what a killed listener leaves.
+
+What passes through the backlog and the reclaiming runs in both ring protocols.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,11 @@ import subprocess
 import pytest
 
 import anyipc
+from anyipc._shmlock import LOCK_FREE_PROTOCOL, LOCKED_PROTOCOL
 
 from .conftest import Children
+
+both_protocols = pytest.mark.parametrize("protocol", [LOCK_FREE_PROTOCOL, LOCKED_PROTOCOL])
 
 pytestmark = pytest.mark.skipif(
     anyipc.transports()["sysvshm"].unavailable is not None, reason="sysvshm:// is unavailable"
@@ -23,8 +29,9 @@ def segments() -> dict[int, tuple[str, int]]:
     return {int(row[1]): (row[2], int(row[6])) for row in rows if row[0] == "0"}
 
 
-def test_a_client_may_send_and_close_before_it_is_accepted() -> None:
-    with anyipc.listen("sysvshm://") as listener:
+@both_protocols
+def test_a_client_may_send_and_close_before_it_is_accepted(protocol: str) -> None:
+    with anyipc.listen(f"sysvshm://?protocol={protocol}") as listener:
         with anyipc.connect(listener.address) as client:
             client.send(b"sent before accept")
         with listener.accept(timeout=5) as server:
@@ -41,25 +48,32 @@ def test_a_segment_is_created_with_exactly_its_mode() -> None:
             assert [perms for perms, _ in made.values()] == ["1640"], made  # 1: marked for removal
 
 
-def test_a_closing_listener_removes_the_segments_of_clients_it_never_accepted() -> None:
-    listener = anyipc.listen("sysvshm://")
+@both_protocols
+def test_a_closing_listener_removes_the_segments_of_clients_it_never_accepted(
+    protocol: str,
+) -> None:
+    listener = anyipc.listen(f"sysvshm://?protocol={protocol}")
     client = anyipc.connect(listener.address)
     client.send(b"never read")
     client.close()
-    listener.close()  # the leak check after the test finds no segment left
+    listener.close()  # the leak check after the test finds no segment (or lock file) left
 
 
-def test_the_next_listen_reclaims_what_a_killed_listener_left(children: Children) -> None:
+@both_protocols
+def test_the_next_listen_reclaims_what_a_killed_listener_left(
+    children: Children, protocol: str
+) -> None:
     owner = children.python(
         "import sys, anyipc\n"
-        "listener = anyipc.listen('sysvshm://')\n"
+        "listener = anyipc.listen(sys.argv[1])\n"
         "print(listener.address, flush=True)\n"
         "sys.stdin.read()\n",
+        f"sysvshm://?protocol={protocol}",
         stdin=subprocess.PIPE,
     )
     assert owner.stdout is not None
     uri = owner.stdout.readline().decode().strip()
-    with anyipc.listen("sysvshm://") as bystander:
+    with anyipc.listen(f"sysvshm://?protocol={protocol}") as bystander:
         before = segments()
         for address in (uri, bystander.address):
             with anyipc.connect(address) as client:
