@@ -22,6 +22,7 @@ from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connectio
 from anyipc._channel import BytesLike, Channel, Listener
 from anyipc._errors import (
     AddressInUse,
+    AuthenticationError,
     ChannelClosed,
     ConnectionLost,
     EndOfChannel,
@@ -43,6 +44,7 @@ __all__ = [
     "Address",
     "AddressInUse",
     "Addressing",
+    "AuthenticationError",
     "Boundaries",
     "BytesLike",
     "Capabilities",

@@ -11,9 +11,12 @@ import attrs
 from anyipc._errors import InvalidAddress
 from anyipc._options import URI_KINDS, Option, OptionValue
 
-__all__ = ["Address"]
+__all__ = ["MAX_LOCATION", "Address"]
 
 _NAME = re.compile(r"[a-z][a-z0-9-]*\Z")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+#: the longest location, in UTF-8 bytes: no OS object has a longer name (PATH_MAX)
+MAX_LOCATION = 4096
 _LOCATION_SAFE = "/:@[]!$'()*,;=-._~"
 _VALUE_SAFE = "/:@[]!$'()*,;-._~"
 
@@ -62,12 +65,24 @@ class Address:
     def parse_syntax(cls, uri: str) -> Address:
         """Split ``uri`` into its parts without consulting any transport.
 
-        Option values stay strings; :meth:`parse` types them.
+        Option values stay strings; :meth:`parse` types them.  Raises
+        :class:`InvalidAddress` for anything but a string, control
+        characters, text UTF-8 cannot encode (lone surrogates), a ``%`` that
+        does not start a %-escape of two hex digits, %-escapes that do not
+        decode as UTF-8, a NUL byte (``%00``) in the location
+        or an option value, a location longer than :data:`MAX_LOCATION`
+        bytes, a malformed query, or an option given twice.
         """
         if not isinstance(uri, str):
             raise InvalidAddress(f"an address is a URI string, not {type(uri).__name__}")
         if any(ord(char) < 0x20 or ord(char) == 0x7F for char in uri):
             raise InvalidAddress(f"{uri!r}: control characters are not allowed in an address")
+        try:
+            uri.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidAddress(
+                f"{uri!r}: an address is text that UTF-8 can encode (no lone surrogates)"
+            ) from None
         head, sep, rest = uri.partition("://")
         if not sep:
             raise InvalidAddress(
@@ -75,6 +90,10 @@ class Address:
             )
         if "#" in rest:
             raise InvalidAddress(f"{uri!r}: an address has no #fragment")
+        if _BAD_ESCAPE.search(rest):
+            raise InvalidAddress(
+                f"{uri!r}: a '%' starts a %-escape of two hex digits (write '%' itself as %25)"
+            )
         *layers, scheme = head.split("+")
         for name in (*layers, scheme):
             if not _NAME.match(name):
@@ -86,16 +105,21 @@ class Address:
         options: dict[str, OptionValue] = {}
         if query:
             try:
-                pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
-            except ValueError:
+                pairs = parse_qsl(
+                    query, keep_blank_values=True, strict_parsing=True, errors="strict"
+                )
+            except ValueError:  # UnicodeDecodeError too: a %-escape that is not UTF-8
                 raise InvalidAddress(
-                    f"{uri!r}: malformed query {query!r}; expected name=value&..."
+                    f"{uri!r}: malformed query {query!r}; expected name=value&... "
+                    "(with %-escapes of UTF-8)"
                 ) from None
             for name, value in pairs:
                 if name in options:
                     raise InvalidAddress(f"{uri!r}: option {name!r} is given twice")
+                if "\0" in value:
+                    raise InvalidAddress(f"{uri!r}: option {name!r} holds a NUL byte (%00)")
                 options[name] = value
-        return cls(scheme, unquote(raw_location, errors="strict"), options, tuple(layers))
+        return cls(scheme, _location(uri, raw_location), options, tuple(layers))
 
     def get(self, option: Option) -> OptionValue | None:
         """The value of ``option`` here: the one given, else its default."""
@@ -135,6 +159,23 @@ class Address:
             )
             text = f"{text}?{query}"
         return text
+
+
+def _location(uri: str, raw: str) -> str:
+    """The %-decoded location of ``uri``; :class:`InvalidAddress` if it cannot name anything."""
+    try:
+        location = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidAddress(f"{uri!r}: a %-escape in the location is not UTF-8") from None
+    if "\0" in location:
+        raise InvalidAddress(f"{uri!r}: the location holds a NUL byte (%00); no name can")
+    size = len(location.encode("utf-8"))
+    if size > MAX_LOCATION:
+        raise InvalidAddress(
+            f"{uri[:60]!r}...: the location is {size} bytes; at most {MAX_LOCATION} "
+            "(no OS object has a longer name)"
+        )
+    return location
 
 
 def _format_value(value: str | int | float | bool) -> str:

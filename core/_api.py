@@ -11,7 +11,7 @@ from anyipc._address import Address
 from anyipc._capabilities import Capabilities
 from anyipc._channel import Channel, Listener
 from anyipc._deadline import Deadline
-from anyipc._errors import InvalidAddress, NotSupported, TransportUnavailable
+from anyipc._errors import InvalidAddress, NotSupported, TransportUnavailable, descriptors_mapped
 from anyipc._options import Option, OptionValue
 from anyipc._records import LayerSpec, Role, TransportSpec
 from anyipc._registry import registry, strip_layers
@@ -77,12 +77,14 @@ def connect(uri: str | Address, **options: object) -> Channel:
     the OS), :class:`NotSupported` when the transport has no ``connect``,
     :class:`TransportUnavailable` when the mechanism is missing here, and
     :class:`ConnectionLost` / :class:`PermissionDenied` when the endpoint
-    cannot be reached.
+    cannot be reached.  Running out of descriptors (here or in any verb)
+    is :class:`TransportUnavailable` naming ``RLIMIT_NOFILE`` and its value.
     """
-    address, transport, layers = _resolve(uri, options, "connect")
-    assert transport.connect is not None  # _resolve checked the verb
-    channel = transport.connect(strip_layers(address, layers))
-    return _layered(channel, address, layers, Role.CLIENT)
+    with descriptors_mapped(f"connect to {uri}"):
+        address, transport, layers = _resolve(uri, options, "connect")
+        assert transport.connect is not None  # _resolve checked the verb
+        channel = transport.connect(strip_layers(address, layers))
+        return _layered(channel, address, layers, Role.CLIENT)
 
 
 def bind(uri: str | Address, **options: object) -> Channel:
@@ -92,10 +94,11 @@ def bind(uri: str | Address, **options: object) -> Channel:
     ``signal://self``.  Raises like :func:`connect`, plus
     :class:`AddressInUse` when a live endpoint owns the name.
     """
-    address, transport, layers = _resolve(uri, options, "bind")
-    assert transport.bind is not None  # _resolve checked the verb
-    channel = transport.bind(strip_layers(address, layers))
-    return _layered(channel, address, layers, Role.SERVER)
+    with descriptors_mapped(f"bind {uri}"):
+        address, transport, layers = _resolve(uri, options, "bind")
+        assert transport.bind is not None  # _resolve checked the verb
+        channel = transport.bind(strip_layers(address, layers))
+        return _layered(channel, address, layers, Role.SERVER)
 
 
 def pair(uri: str | Address, **options: object) -> tuple[Channel, Channel]:
@@ -103,18 +106,19 @@ def pair(uri: str | Address, **options: object) -> tuple[Channel, Channel]:
 
     For a SIMPLEX transport the first end sends and the second receives.
     """
-    address, transport, layers = _resolve(uri, options, "pair")
-    assert transport.pair is not None  # _resolve checked the verb
-    first, second = transport.pair(strip_layers(address, layers))
-    try:
-        return (
-            _layered(first, address, layers, Role.SERVER),
-            _layered(second, address, layers, Role.CLIENT),
-        )
-    except BaseException:
-        first.close()
-        second.close()
-        raise
+    with descriptors_mapped(f"make a pair of {uri}"):
+        address, transport, layers = _resolve(uri, options, "pair")
+        assert transport.pair is not None  # _resolve checked the verb
+        first, second = transport.pair(strip_layers(address, layers))
+        try:
+            return (
+                _layered(first, address, layers, Role.SERVER),
+                _layered(second, address, layers, Role.CLIENT),
+            )
+        except BaseException:
+            first.close()
+            second.close()
+            raise
 
 
 def listen(uri: str | Address, **options: object) -> Listener:
@@ -123,9 +127,10 @@ def listen(uri: str | Address, **options: object) -> Listener:
     Raises like :func:`bind`.  ``Listener.address`` is the address to give
     to :func:`connect` (port 0 resolved, automatic names filled in).
     """
-    address, transport, layers = _resolve(uri, options, "listen")
-    assert transport.listen is not None  # _resolve checked the verb
-    listener = transport.listen(strip_layers(address, layers))
+    with descriptors_mapped(f"listen on {uri}"):
+        address, transport, layers = _resolve(uri, options, "listen")
+        assert transport.listen is not None  # _resolve checked the verb
+        listener = transport.listen(strip_layers(address, layers))
     if not layers:
         return listener
     return LayeredListener(listener, address, layers)

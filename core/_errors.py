@@ -9,10 +9,15 @@ error is kept as ``__cause__``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+from collections.abc import Iterator
+
+from anyipc._limits import rlimit_nofile, sysctl
 
 __all__ = [
     "AddressInUse",
+    "AuthenticationError",
     "ChannelClosed",
     "ConnectionLost",
     "EndOfChannel",
@@ -48,7 +53,10 @@ class NotSupported(IPCError):
 class TransportUnavailable(IPCError):
     """The mechanism cannot be used here (platform, kernel, module, plugin conflict).
 
-    The message says why.
+    The message says why.  Also raised when a kernel limit leaves no room
+    for what an operation would create; running out of descriptors (EMFILE,
+    ENFILE) names the limit, ``RLIMIT_NOFILE`` (or ``fs.file-max``), with its
+    value at that moment.
     """
 
 
@@ -104,6 +112,17 @@ class PermissionDenied(IPCError, PermissionError):
     """The OS refused access to the named object."""
 
 
+class AuthenticationError(PermissionDenied):
+    """The peer did not prove that it holds the shared key (``auth+``), or refused ours.
+
+    Raised by the first ``send`` or ``recv`` of a channel whose handshake
+    failed, on the side that found out, and by every later call: a wrong key,
+    no key (a peer without ``auth+``), a peer that does not speak the
+    handshake, or no proof within ``auth_timeout``.  Nothing the peer sent
+    after its failed proof is ever delivered.
+    """
+
+
 _LOST_ERRNOS = frozenset(
     {
         errno.EPIPE,
@@ -119,6 +138,8 @@ _LOST_ERRNOS = frozenset(
 )
 _REFUSED_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENOENT, errno.ENXIO})
 _PERMISSION_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
+#: running out of descriptors: this process's RLIMIT_NOFILE (EMFILE), or the system's (ENFILE)
+OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
 
 
 def map_os_error(exc: OSError, context: str) -> IPCError:
@@ -138,9 +159,38 @@ def map_os_error(exc: OSError, context: str) -> IPCError:
         return ConnectionLost(f"{detail} (nobody is listening there)")
     if exc.errno in _LOST_ERRNOS:
         return ConnectionLost(detail)
-    if exc.errno in (errno.EMFILE, errno.ENFILE):
-        return TransportUnavailable(
-            f"{detail}: the limit on open descriptors is reached "
-            "(see `ulimit -n` / RLIMIT_NOFILE); close some channels"
-        )
+    if exc.errno in OUT_OF_DESCRIPTORS:
+        return _out_of_descriptors(exc, detail)
     return ConnectionLost(detail)
+
+
+def _out_of_descriptors(exc: OSError, detail: str) -> TransportUnavailable:
+    """The error for EMFILE/ENFILE: the limit by name, its value now, and how to raise it."""
+    if exc.errno == errno.ENFILE:
+        limit = sysctl("fs.file-max", "descriptors on this machine")
+        holder = "the system has"
+    else:
+        limit = rlimit_nofile()
+        holder = "this process has"
+    return TransportUnavailable(
+        f"{detail}: {holder} as many descriptors open as {limit.describe()} allows; "
+        f"close some channels, or {limit.how_to_raise}"
+    )
+
+
+@contextlib.contextmanager
+def descriptors_mapped(context: str) -> Iterator[None]:
+    """Run the block; running out of descriptors in it raises :class:`TransportUnavailable`.
+
+    For the verbs (``connect``, ``listen``...), whose transports create
+    descriptors in many places (sockets, owner files, segments, the files of
+    a certificate): whichever call meets the limit, the caller gets the
+    error :func:`map_os_error` gives for it, naming the limit and its value,
+    never a raw ``OSError``.  Every other exception passes unchanged.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, IPCError) or exc.errno not in OUT_OF_DESCRIPTORS:
+            raise
+        raise map_os_error(exc, context) from exc

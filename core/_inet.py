@@ -14,7 +14,10 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from anyipc._errors import InvalidAddress
+
 __all__ = [
+    "check_peer_port",
     "format_location",
     "ip_literal",
     "location_checker",
@@ -72,6 +75,19 @@ def location_checker(scheme: str) -> Callable[[str], str | None]:
         return None
 
     return check
+
+
+def check_peer_port(port: int, scheme: str, location: str) -> None:
+    """Raise :class:`~anyipc.InvalidAddress` when ``port`` cannot be a peer's: port 0.
+
+    Port 0 asks ``listen``/``bind`` for a free port; no peer has it, so a
+    ``connect`` to it is refused before any socket (or DNS query) is made.
+    """
+    if port == 0:
+        raise InvalidAddress(
+            f"connect to {scheme}://{location}: port 0 picks a free port when listening or "
+            "binding; connect needs the peer's port (its listener's address says it)"
+        )
 
 
 def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import resource
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
-from anyipc._options import OptionValue
+if TYPE_CHECKING:  # _errors words its messages with these limits, and _options imports _errors
+    from anyipc._options import OptionValue
 
-__all__ = ["Limit", "at_most_sysctl", "rlimit_msgqueue", "sysctl"]
+__all__ = ["Limit", "at_most_sysctl", "rlimit_msgqueue", "rlimit_nofile", "sysctl"]
 
 
 @attrs.frozen
@@ -91,6 +93,25 @@ def rlimit_msgqueue() -> Limit:
         no_value="unlimited",
         how_to_raise=(
             f"raise it with `ulimit -q BYTES` or `prlimit --msgqueue=BYTES` ({ceiling}; "
+            "going above the hard limit needs CAP_SYS_RESOURCE)"
+        ),
+    )
+
+
+def rlimit_nofile() -> Limit:
+    """``RLIMIT_NOFILE``: how many descriptors one process may have open.
+
+    The soft limit applies; a process may raise it up to the hard limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = "no hard limit" if hard == resource.RLIM_INFINITY else f"hard limit {hard}"
+    return Limit(
+        name="RLIMIT_NOFILE",
+        value=None if soft == resource.RLIM_INFINITY else soft,
+        unit="descriptors per process",
+        no_value="unlimited",
+        how_to_raise=(
+            f"raise it with `ulimit -n N` or `prlimit --nofile=N` ({ceiling}; "
             "going above the hard limit needs CAP_SYS_RESOURCE)"
         ),
     )

@@ -45,7 +45,8 @@ class Option:
     (``tls+``'s ``context``, an ``ssl.SSLContext``): its ``kind`` may be any
     class, the value must be an instance of it, given as a keyword argument
     to a verb; the same name in a URI query raises :class:`InvalidAddress`.
-    Such values are left out of the address's string form.
+    Such values are left out of the address's string form and out of error
+    messages (a key passed this way is never shown).
     """
 
     name: str = attrs.field(validator=attrs.validators.matches_re(r"[a-z][a-z0-9_]*"))
@@ -64,23 +65,18 @@ class Option:
         Raises :class:`InvalidAddress` naming the option and what is valid.
         """
         value = self._convert(raw)
+        shown = self.name if self.keyword_only else f"{self.name}={raw!r}"
         if self.choices and value not in self.choices:
-            raise InvalidAddress(
-                f"option {self.name}={raw!r} is not one of: {', '.join(self.choices)}"
-            )
+            raise InvalidAddress(f"option {shown} is not one of: {', '.join(self.choices)}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
-                raise InvalidAddress(
-                    f"option {self.name}={raw!r} is below its minimum {self.minimum:g}"
-                )
+                raise InvalidAddress(f"option {shown} is below its minimum {self.minimum:g}")
             if self.maximum is not None and value > self.maximum:
-                raise InvalidAddress(
-                    f"option {self.name}={raw!r} is above its maximum {self.maximum:g}"
-                )
+                raise InvalidAddress(f"option {shown} is above its maximum {self.maximum:g}")
         if self.check is not None:
             problem = self.check(value)
             if problem:
-                raise InvalidAddress(f"option {self.name}={raw!r}: {problem}")
+                raise InvalidAddress(f"option {shown}: {problem}")
         return value
 
     def _convert(self, raw: object) -> OptionValue:
@@ -94,7 +90,7 @@ class Option:
                     f"object as the keyword argument {self.name}=..."
                 )
             raise InvalidAddress(
-                f"option {self.name}={raw!r} must be a {kind_name}, not {type(raw).__name__}"
+                f"option {self.name} must be a {kind_name}, not {type(raw).__name__}"
             )
         if self.kind is bool:
             if isinstance(raw, bool):

@@ -21,9 +21,13 @@ the owner is killed: a lock that can be taken proves that the owner is gone.
   Ownership stays with the process that acquired the lock: a forked child
   shares the lock, and closing its copy removes nothing (``mine``).
 
-Owner files are empty, created ``0644`` (so that other users allowed to
-send can check liveness too) with ``O_NOFOLLOW``; a file that another user
-owns cannot be taken over (:class:`~anyipc.PermissionDenied`).
+Owner files are empty and created with ``O_NOFOLLOW``, owner-only
+(``0600``) at first, then given read permission for the classes of users
+that the object's own mode lets in (``0640`` for a queue of mode ``660``),
+so that the senders it admits can check that its owner lives, and nobody
+else can open the file (a reader could hold a lock on it and make a dead
+owner look alive).  A file that another user owns cannot be taken over
+(:class:`~anyipc.PermissionDenied`).
 
 :func:`mode_option` is the ``mode`` option of transports that create such
 objects: octal permission bits, ``600`` (owner only) by default.
@@ -36,6 +40,7 @@ import fcntl
 import hashlib
 import os
 import re
+import stat
 import struct
 
 from anyipc._errors import AddressInUse, PermissionDenied, TransportUnavailable, map_os_error
@@ -51,6 +56,7 @@ __all__ = [
     "mode_bits",
     "mode_option",
     "owner_alive",
+    "owner_file_mode",
 ]
 
 LOCK_DIR = "/dev/shm"
@@ -84,6 +90,16 @@ def mode_bits(value: OptionValue | None) -> int:
     return int(value, 8)
 
 
+def owner_file_mode(object_mode: int) -> int:
+    """The owner file's permissions for an object of ``object_mode``: read for whom it admits."""
+    bits = stat.S_IRUSR | stat.S_IWUSR
+    if object_mode & stat.S_IRWXG:
+        bits |= stat.S_IRGRP
+    if object_mode & stat.S_IRWXO:
+        bits |= stat.S_IROTH
+    return bits
+
+
 def companion_path(scheme: str, name: str, suffix: str) -> str:
     """``/dev/shm/anyipc-<scheme>.<name>.<suffix>`` (long names are hashed to fit)."""
     filename = f"anyipc-{scheme}.{name}.{suffix}"
@@ -114,14 +130,15 @@ class OwnerLock:
         return os.getpid() == self.pid
 
     @classmethod
-    def acquire(cls, path: str, what: str) -> tuple[OwnerLock, bool]:
+    def acquire(cls, path: str, what: str, object_mode: int = 0o600) -> tuple[OwnerLock, bool]:
         """Lock the owner file at ``path`` for object ``what`` (named in errors).
 
-        Returns the lock and whether an earlier owner's file was there (that
-        owner died without removing it).  Raises :class:`AddressInUse` when
-        a live process holds it, :class:`PermissionDenied` when another
-        user's file is there, :class:`TransportUnavailable` when
-        :data:`LOCK_DIR` cannot hold it.
+        The file gets :func:`owner_file_mode` of the object's ``object_mode``,
+        never wider on the way.  Returns the lock and whether an earlier
+        owner's file was there (that owner died without removing it).
+        Raises :class:`AddressInUse` when a live process holds it,
+        :class:`PermissionDenied` when another user's file is there,
+        :class:`TransportUnavailable` when :data:`LOCK_DIR` cannot hold it.
         """
         for _ in range(_ATTEMPTS):
             try:
@@ -149,6 +166,11 @@ class OwnerLock:
                     ) from None
                 raise TransportUnavailable(f"{what}: cannot lock {path}: {exc.strerror}") from exc
             if _names(path, fd):
+                try:
+                    os.fchmod(fd, owner_file_mode(object_mode))  # the umask narrowed it, maybe
+                except OSError as exc:
+                    os.close(fd)
+                    raise map_os_error(exc, f"{what}: its owner file {path}") from exc
                 return cls(path, fd), inherited
             os.close(fd)  # its owner removed it after we opened it: start again
         raise AddressInUse(errno.EADDRINUSE, f"{what}: its owner file {path} keeps changing")
@@ -199,7 +221,7 @@ def _open_owner_file(path: str) -> tuple[int, bool] | None:
     ``None`` when it was there but went away before it could be opened.
     """
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN, 0o644), False
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN, 0o600), False
     except FileExistsError:
         pass
     try:

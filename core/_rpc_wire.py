@@ -2,7 +2,8 @@
 
 One request or reply per message, UTF-8 JSON; :mod:`anyipc.rpc` documents
 the format for other implementations.  Encoding refuses what JSON cannot
-carry faithfully (NaN, infinities, circular or absurdly deep structures);
+carry faithfully (NaN, infinities, circular or absurdly deep structures,
+text with lone surrogates, which ``\\uD800`` escapes can decode to);
 decoding refuses anything but strict JSON, and its cost is bounded by the
 size of the message, which the transport bounds.
 """
@@ -67,6 +68,8 @@ def _dumps(value: object) -> bytes:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except RecursionError:
         raise ValueError("it is nested too deeply") from None
+    if not _unicode(text):
+        raise ValueError("it holds a lone surrogate (\\uD800-\\uDFFF), which UTF-8 cannot carry")
     return text.encode("utf-8")
 
 
@@ -111,7 +114,20 @@ def _request_id(message: dict[str, Any], what: str) -> RequestId:
     value = message["id"]
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ProtocolError(f"{what}'s id must be an integer or a string, not {_json_kind(value)}")
+    if isinstance(value, str) and not _unicode(value):
+        raise ProtocolError(
+            f"{what}'s id holds a lone surrogate (\\uD800-\\uDFFF): no reply can carry it"
+        )
     return value
+
+
+def _unicode(text: str) -> bool:
+    """True when ``text`` is valid Unicode (JSON's \\u escapes can make lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def encode_request(

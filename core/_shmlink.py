@@ -27,7 +27,12 @@ raises :class:`~anyipc.ConnectionLost` naming the reason.
 A client that connects and says nothing never holds up ``accept``: clients
 whose setup line has not arrived wait in a pending set, ``accept`` returns
 the first that completes, and one that has not completed within
-:data:`SETUP_TIMEOUT_S` is dropped.
+:data:`SETUP_TIMEOUT_S` is dropped by the ``accept`` that finds it so.  A
+setup line comes whole: one that arrives a piece at a time is refused at its
+first piece.  The listener's descriptor (``fileno()``, what
+:func:`anyipc.wait` polls) is an epoll set of the listening socket and the
+pending clients, so it turns readable when a client connects and when a
+pending client's setup line arrives.
 """
 
 from __future__ import annotations
@@ -107,6 +112,10 @@ class ShmListener(Listener):
         self._backend = backend
         self._sock = sock
         self._pending: dict[int, tuple[socket.socket, float]] = {}
+        # What anyipc.wait() polls: the listening socket and every pending client, so that a
+        # setup line that comes after accept() took its client in shows too.
+        self._arrivals = select.epoll()
+        self._arrivals.register(sock.fileno(), select.EPOLLIN)
         self._recovered = list(backend.recovered(segment_bytes(terms.capacity)))
 
     def _accept(self, deadline: Deadline) -> Channel:
@@ -130,6 +139,13 @@ class ShmListener(Listener):
                 raise map_os_error(exc, f"accept on {self.address}") from exc
             client.setblocking(False)
             self._pending[client.fileno()] = (client, time.monotonic())
+            self._arrivals.register(client.fileno(), select.EPOLLIN)
+
+    def _leave_pending(self, fd: int) -> socket.socket:
+        """Take pending client ``fd`` out of the pending set (and of what wait() polls)."""
+        client, _ = self._pending.pop(fd)
+        self._arrivals.unregister(fd)
+        return client
 
     def _try_setup(self, fd: int) -> Channel | None:
         """The channel of pending client ``fd`` once its setup line came; drop it if it failed."""
@@ -151,7 +167,7 @@ class ShmListener(Listener):
         finally:
             for passed in fds:  # before the lock is used: a copy would keep a dead client's lock
                 os.close(passed)
-        del self._pending[fd]
+        self._leave_pending(fd)
         return self._make_channel(mapping, client, lock)
 
     def _attach(
@@ -219,7 +235,7 @@ class ShmListener(Listener):
             raise
 
     def _drop(self, fd: int, reason: str | None) -> None:
-        client, _ = self._pending.pop(fd)
+        client = self._leave_pending(fd)
         if reason:
             try:
                 client.send(f"refused: {reason}\n".encode(), socket.MSG_DONTWAIT)
@@ -245,7 +261,7 @@ class ShmListener(Listener):
             raise Timeout("accept timed out")
 
     def _wait_fd(self) -> int:
-        return self._sock.fileno()
+        return self._arrivals.fileno()
 
     def _ready(self) -> bool:
         return bool(self._recovered)
@@ -276,6 +292,7 @@ class ShmListener(Listener):
         for mapping in self._recovered:
             mapping.close()  # left for the next listener
         self._sock.close()
+        self._arrivals.close()
         if self._on_close is not None:
             self._on_close()
 

@@ -164,7 +164,8 @@ class ShmFlavour:
     backend: Callable[[Address], Backend]  #: where the segments of ``address`` come from
     check_location: Callable[[str], str | None]
     fresh_name: Callable[[], str]  #: a name for ``listen`` without one
-    reclaim: Callable[[Terms], None]  #: remove what dead processes left for this listener
+    #: remove what dead processes left for this listener (run once the name is its own)
+    reclaim: Callable[[Terms], None]
     available: Callable[[], str | None] = _always_available
     tag: Callable[[str], str] = str  #: a short word for a long name (sockets are 107 bytes)
     sync: Option | None = None  #: a boolean option asking to write each message back

@@ -219,9 +219,10 @@ class SocketChannel(Channel):
 class SocketListener(Listener):
     """A listening stream socket; owns ``sock`` (made non-blocking) from now on.
 
-    ``accept`` skips connections that died while queued.  Reaching the limit
-    on open descriptors raises :class:`~anyipc.TransportUnavailable` saying
-    so; the connection stays queued for a later ``accept``.
+    ``accept`` skips connections that died while queued, and those that
+    :meth:`_admits` refuses (closed unread, never handed out).  Reaching the
+    limit on open descriptors raises :class:`~anyipc.TransportUnavailable`
+    saying so; the connection stays queued for a later ``accept``.
     """
 
     def __init__(self, sock: socket.socket, capabilities: Capabilities, address: str) -> None:
@@ -232,6 +233,14 @@ class SocketListener(Listener):
     @abc.abstractmethod
     def _channel(self, sock: socket.socket) -> Channel:
         """The channel of a freshly accepted ``sock``."""
+
+    def _admits(self, sock: socket.socket) -> bool:
+        """Whether the client on the freshly accepted ``sock`` may be handed out (before any read).
+
+        Every client, unless a subclass checks who it is.  ``OSError`` (the
+        client is gone already) counts as a refusal.
+        """
+        return True
 
     def _accept(self, deadline: Deadline) -> Channel:
         while True:
@@ -246,6 +255,13 @@ class SocketListener(Listener):
                 if self._closed:
                     raise ChannelClosed(f"{self!r} was closed during accept") from exc
                 raise map_os_error(exc, f"accept on {self.address}") from exc
+            try:
+                admitted = self._admits(sock)
+            except OSError:
+                admitted = False
+            if not admitted:
+                sock.close()
+                continue
             return owned(
                 sock, self._channel, lambda exc: map_os_error(exc, f"accept on {self.address}")
             )

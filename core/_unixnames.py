@@ -35,9 +35,11 @@ Socket files (:func:`bind_name` on a path, which ``listen`` and ``bind`` use):
 * The owner removes the file on close only if the path still names the
   inode it created (:class:`SocketFile`): a successor's socket is left alone.
 
-Abstract names have no file and no permissions (any process in the same
-network namespace may reach them; the ``mode`` option is refused) and
-vanish with their last descriptor, so they are never stale.
+Abstract names have no file and no permissions (the ``mode`` option is
+refused there) and vanish with their last descriptor, so they are never
+stale.  Who may talk to them is checked by uid instead, both ways: this
+user, root, and the uids of the ``allow_uids`` option (refused on a socket
+file, whose mode decides); see :mod:`anyipc._peercred`.
 """
 
 from __future__ import annotations
@@ -52,37 +54,27 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
 from anyipc._address import Address
 from anyipc._capabilities import Capabilities
-from anyipc._channel import Channel, Listener
 from anyipc._errors import AddressInUse, InvalidAddress, TransportUnavailable, map_os_error
 from anyipc._files import existing, unlink_if_same
 from anyipc._files import identity as file_identity
 from anyipc._options import Option, OptionValue
-from anyipc._records import TransportSpec
-from anyipc._sockets import (
-    CONNECT_TIMEOUT,
-    SocketListener,
-    connect_stream,
-    connect_timeout,
-    listen_error,
-    owned,
-    peer_name,
-)
+from anyipc._pathnames import path_problem
+from anyipc._peercred import ALLOW_UIDS
+from anyipc._sockets import listen_error, owned
 
 __all__ = [
     "MAX_ABSTRACT",
     "MAX_PATH",
     "MODE",
-    "ChannelClass",
     "SocketFile",
     "bind_name",
     "claims",
-    "connected_spec",
     "location_checker",
     "plain",
     "sockaddr",
@@ -111,19 +103,6 @@ MODE = Option(
 )
 
 
-class ChannelClass(Protocol):
-    """What makes a channel of a connected socket (:class:`~anyipc.kit.SocketChannel`...)."""
-
-    def __call__(
-        self,
-        sock: socket.socket,
-        capabilities: Capabilities,
-        *,
-        address: str | None,
-        peer: str | None,
-    ) -> Channel: ...
-
-
 def _location_problem(scheme: str, location: str) -> str | None:
     if "\0" in location:
         return "a unix socket address cannot contain a NUL byte"
@@ -145,6 +124,9 @@ def _location_problem(scheme: str, location: str) -> str | None:
         )
     if location.endswith("/"):
         return f"{location!r} names a directory, not a socket file"
+    problem = path_problem(location)
+    if problem:
+        return problem
     size = len(os.fsencode(location))
     if size > MAX_PATH:
         return (
@@ -163,13 +145,21 @@ def claims(capabilities: Capabilities) -> Callable[[Address], Capabilities]:
     """The ``capabilities`` of a unix-domain scheme: the same for every name.
 
     ``mode`` on an abstract name is refused (:class:`InvalidAddress`): it
-    has no file, so no permissions.
+    has no file, so no permissions.  ``allow_uids`` on a socket file is
+    refused too: the file's mode decides who may reach it.
     """
 
     def of(address: Address) -> Capabilities:
-        if address.location.startswith("@") and MODE.name in address.query:
+        abstract = address.location.startswith("@")
+        if abstract and MODE.name in address.query:
             raise InvalidAddress(
-                f"{address.scheme}://@name: an abstract socket has no file, so no mode to set"
+                f"{address.scheme}://@name: an abstract socket has no file, so no mode to set "
+                f"(use {ALLOW_UIDS.name} to admit other users)"
+            )
+        if not abstract and ALLOW_UIDS.name in address.query:
+            raise InvalidAddress(
+                f"{address.scheme}:///path: a socket file's mode decides who may reach it; "
+                f"{ALLOW_UIDS.name} is for abstract names (@name)"
             )
         return capabilities
 
@@ -230,12 +220,15 @@ def bind_name(
     kind: int,
     context: str,
     finish: Callable[[socket.socket, SocketFile | None], _T],
+    prepare: Callable[[socket.socket], None] | None = None,
 ) -> _T:
     """A new ``kind`` socket bound to the name of ``address``, handed to ``finish``.
 
-    ``finish(sock, file)`` makes the endpoint that owns the socket and its
-    file (``None`` for an abstract name).  If it raises, the socket is
-    closed and the file removed.  Raises :class:`~anyipc.AddressInUse` when
+    ``prepare(sock)``, if given, runs before ``bind()`` (socket options that
+    must hold from the first datagram on).  ``finish(sock, file)`` makes the
+    endpoint that owns the socket and its file (``None`` for an abstract
+    name).  If it raises, the socket is closed and the file removed.  Raises
+    :class:`~anyipc.AddressInUse` when
     a live socket or a file that is not a socket is there,
     :class:`~anyipc.PermissionDenied` when the directory is not writable,
     :class:`~anyipc.InvalidAddress` when it does not exist; ``context``
@@ -245,6 +238,8 @@ def bind_name(
     if address.location.startswith("@"):
 
         def bound(sock: socket.socket) -> _T:
+            if prepare is not None:
+                prepare(sock)
             sock.bind(target)
             return finish(sock, None)
 
@@ -256,6 +251,8 @@ def bind_name(
         sock = _new_socket(kind, context)
         try:
             os.fchmod(sock.fileno(), mode)  # bind() creates the file with these bits, minus umask
+            if prepare is not None:
+                prepare(sock)
             sock.bind(target)
         except OSError as exc:
             sock.close()
@@ -321,110 +318,3 @@ def _reclaim(path: bytes, kind: int, context: str) -> None:
         raise AddressInUse(errno.EADDRINUSE, f"{context}: in use ({why})")
     with contextlib.suppress(FileNotFoundError):
         unlink_if_same(path, file_identity(before))
-
-
-class UnixListener(SocketListener):
-    """A listening unix socket; removes its socket file on close if it is still its own."""
-
-    def __init__(
-        self,
-        sock: socket.socket,
-        capabilities: Capabilities,
-        address: Address,
-        file: SocketFile | None,
-        channel: ChannelClass,
-    ) -> None:
-        super().__init__(sock, capabilities, str(address))
-        self._name = plain(address)
-        self._scheme = address.scheme
-        self._file = file
-        self._make = channel
-
-    def _channel(self, sock: socket.socket) -> Channel:
-        peer = uri_of(self._scheme, peer_name(sock))
-        return self._make(sock, self.capabilities, address=self._name, peer=peer)
-
-    def _close(self) -> None:
-        if self._file is not None:
-            self._file.remove()
-        super()._close()
-
-
-def _listen(
-    address: Address, kind: int, capabilities: Capabilities, channel: ChannelClass
-) -> Listener:
-    """Listen on the name of ``address``; see :func:`connected_spec`.
-
-    A seqpacket listener has ``SO_PASSCRED`` set before it listens, so every
-    accepted socket has it from the start (:mod:`anyipc._seqpacket` tells an
-    empty message from the end by it).
-    """
-
-    def finish(sock: socket.socket, file: SocketFile | None) -> Listener:
-        if kind == socket.SOCK_SEQPACKET:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        sock.listen(socket.SOMAXCONN)
-        return UnixListener(sock, capabilities, address, file, channel)
-
-    return bind_name(address, kind, f"listen on {plain(address)}", finish)
-
-
-def _connect(
-    address: Address, kind: int, capabilities: Capabilities, channel: ChannelClass
-) -> Channel:
-    """Connect to the listener on the name of ``address``; see :func:`connected_spec`."""
-    name = plain(address)
-    context = f"connect to {name}"
-    sock = connect_stream(
-        socket.AF_UNIX, sockaddr(address.location), connect_timeout(address), context, kind=kind
-    )
-    return owned(
-        sock,
-        lambda s: channel(s, capabilities, address=None, peer=name),
-        lambda exc: map_os_error(exc, context),
-    )
-
-
-def connected_spec(
-    *,
-    scheme: str,
-    description: str,
-    kind: int,
-    capabilities: Capabilities,
-    channel: ChannelClass,
-) -> TransportSpec:
-    """The spec of a connection-oriented unix-domain scheme (``kind`` sockets).
-
-    Verbs ``listen`` and ``connect``; options ``mode`` and
-    ``connect_timeout``; connections become ``channel(sock, capabilities,
-    address=..., peer=...)``.  A connecting client's ``peer`` is the
-    listener's URI (without options) and its ``address`` is ``None`` (it is
-    unnamed); an accepted channel's ``address`` is the listener's URI and
-    its ``peer`` is ``None``, or the client's URI if the client bound a name.
-
-    ``listen`` raises :class:`~anyipc.AddressInUse` when a live socket or a
-    file that is not a socket is there, :class:`~anyipc.PermissionDenied`
-    when the directory is not writable, :class:`~anyipc.InvalidAddress` when
-    it does not exist.  ``connect`` raises :class:`~anyipc.ConnectionLost`
-    when nobody listens there (or the socket there is of another type),
-    :class:`~anyipc.PermissionDenied` without write permission on the socket
-    file, :class:`~anyipc.Timeout` after ``connect_timeout`` (which also
-    covers a listener whose backlog stays full).
-    """
-
-    def listen(address: Address) -> Listener:
-        return _listen(address, kind, capabilities, channel)
-
-    def connect(address: Address) -> Channel:
-        return _connect(address, kind, capabilities, channel)
-
-    return TransportSpec(
-        scheme=scheme,
-        description=description,
-        capabilities=claims(capabilities),
-        check_location=location_checker(scheme),
-        test_address=partial(test_address, scheme),
-        options=(MODE, CONNECT_TIMEOUT),
-        connect=connect,
-        listen=listen,
-    )

@@ -66,7 +66,9 @@ A request::
 
 * ``id`` (required): an integer or a string, chosen by the client and
   echoed by the reply; unique among that client's requests in flight
-  (:class:`Client` counts up from 1 and never reuses one).
+  (:class:`Client` counts up from 1 and never reuses one).  A string id
+  holding a lone surrogate (an unpaired ``\\uD800`` escape) cannot be
+  written back in UTF-8: such a request is dropped like one without an id.
 * ``method`` (required): a non-empty string, the name of the method.
 * ``params`` (optional, default ``[]``): an array (by position) or an
   object (by name).

@@ -20,7 +20,13 @@ from collections.abc import Iterable
 from anyipc._capabilities import Capabilities
 from anyipc._channel import Channel
 from anyipc._deadline import Deadline
-from anyipc._errors import AddressInUse, NotSupported, TransportUnavailable, map_os_error
+from anyipc._errors import (
+    OUT_OF_DESCRIPTORS,
+    AddressInUse,
+    NotSupported,
+    TransportUnavailable,
+    map_os_error,
+)
 from anyipc._readiness import READABLE, wait_for_fd
 from anyipc._signalfd import open_signalfd, read_siginfo, threads_not_blocking
 from anyipc.transports._signal_addresses import process_uri
@@ -80,6 +86,8 @@ class Binding:
                 time.sleep(0.002)
                 lax = threads_not_blocking(self.signals)
         except OSError as exc:
+            if exc.errno in OUT_OF_DESCRIPTORS:
+                raise  # not a /proc problem: mapped (naming the limit) by the caller
             raise TransportUnavailable(
                 f"{context}: cannot read the signal masks of this process's threads "
                 f"in /proc/self/task ({exc})"

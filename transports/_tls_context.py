@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Callable
 
 from anyipc._address import Address
-from anyipc._errors import InvalidAddress
+from anyipc._errors import OUT_OF_DESCRIPTORS, InvalidAddress, map_os_error
 from anyipc._records import Role
 from anyipc.transports._tls_options import (
     CA,
@@ -143,6 +143,8 @@ def _load(what: str, load: Callable[[], None]) -> None:
     try:
         load()
     except OSError as exc:  # ssl.SSLError included: not PEM, or a key that does not match
+        if not isinstance(exc, ssl.SSLError) and exc.errno in OUT_OF_DESCRIPTORS:
+            raise map_os_error(exc, f"{what}: cannot be loaded") from exc  # not the file's fault
         detail = exc.strerror if exc.strerror else str(exc)
         if isinstance(exc, ssl.SSLError) and exc.reason:
             detail = f"{exc.reason} (not PEM, or a key that does not match the certificate?)"

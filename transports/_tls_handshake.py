@@ -45,6 +45,7 @@ class Handshake:
         inner = session.inner
         self._read_into = inner.recv_into if isinstance(inner, _ReadsInto) else None
         self._header = bytearray()  # the record header being read
+        self._received = 0  # bytes of the peer's handshake received so far
         self._record_left = 0  # bytes of the record being read
         self._thread = threading.Thread(target=self._run, name="anyipc-tls-handshake", daemon=True)
 
@@ -88,9 +89,18 @@ class Handshake:
                 "the peer sent too little (does it speak TLS?)",
             )
         except EndOfChannel:
-            with session.lock:
-                session.ended = "the peer closed the connection before the TLS handshake completed"
-                session.failed = (ConnectionLost, session.ended)
+            if self._received:  # a truncated handshake, not an end before any
+                session.fail(
+                    ConnectionLost,
+                    f"the peer closed the connection in the middle of the TLS handshake "
+                    f"(after {self._received} bytes of it)",
+                )
+            else:
+                with session.lock:
+                    session.ended = (
+                        "the peer closed the connection before the TLS handshake completed"
+                    )
+                    session.failed = (ConnectionLost, session.ended)
         except ConnectionLost as exc:
             session.fail(ConnectionLost, f"during the TLS handshake: {exc}")
         except ChannelClosed:
@@ -124,9 +134,12 @@ class Handshake:
     def _more(self, deadline: Deadline) -> bytes:
         """More of the peer's handshake, read without going past the record in progress."""
         if self._read_into is None:
-            return self._session.inner.recv(timeout=deadline.remaining())
+            piece = self._session.inner.recv(timeout=deadline.remaining())
+            self._received += len(piece)
+            return piece
         buffer = bytearray(self._record_left or _HEADER - len(self._header))
         piece = bytes(buffer[: self._read_into(buffer, timeout=deadline.remaining())])
+        self._received += len(piece)
         if self._record_left:
             self._record_left -= len(piece)
             return piece

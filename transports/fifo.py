@@ -79,6 +79,7 @@ from anyipc._fdstream import PIPE_BUF, FdStream
 from anyipc._files import existing, unlink_if_same
 from anyipc._files import identity as file_identity
 from anyipc._options import Option, OptionValue
+from anyipc._pathnames import path_problem
 from anyipc._records import TransportSpec
 from anyipc._sockets import listen_error
 
@@ -122,7 +123,7 @@ def _check_location(location: str) -> str | None:
         return f"{what}: write an absolute path as fifo:///path"
     if location.endswith("/"):
         return f"{location!r} names a directory, not a FIFO"
-    return None
+    return path_problem(location)
 
 
 def _plain(address: Address) -> str:

@@ -26,8 +26,12 @@ exactly between frames is :class:`~anyipc.EndOfChannel`; anywhere inside a
 frame (header or payload) it is ``ConnectionLost`` ("truncated frame"),
 never a partial message.  A ``recv`` that times out in the middle of a frame
 keeps what arrived, and the next ``recv`` continues it: nothing is lost.
-Large payloads are read straight into their final buffer when the inner
-channel offers ``recv_into`` (the socket and pipe transports do).
+A payload's buffer grows with what arrives (from 64 KiB, doubling, up to
+the announced length), so a header announcing a large message costs
+memory only as its bytes come: a peer that announces 16 MiB and sends a
+trickle makes this end hold about twice the trickle, never 16 MiB.
+Payloads are read straight into that buffer when the inner channel offers
+``recv_into`` (the socket and pipe transports do).
 
 Sending.  Header and payload go out while the channel's send lock is held,
 so frames never interleave: as one stream send for payloads up to 64 KiB,
@@ -80,6 +84,7 @@ MAX_MESSAGE_SIZE = Option(
     doc="largest message in bytes, sent or received (checked before allocating)",
 )
 _COALESCE = 65536  # payloads up to this size are copied behind their header: one send
+_FIRST_BODY = 65536  # the first buffer of a larger payload; it doubles as the bytes arrive
 
 
 @runtime_checkable
@@ -156,7 +161,8 @@ class FramedChannel(Channel):
         self._max = _limit(address)
         self._read_into = inner.recv_into if isinstance(inner, _ReadsInto) else None
         self._buffer = bytearray()  # received bytes not yet part of a message body
-        self._body: bytearray | None = None  # the payload of the frame in progress
+        self._body: bytearray | None = None  # the payload of the frame in progress, growing
+        self._expected = 0  # bytes of that payload its header announced
         self._filled = 0  # bytes of _body received
         self._unsent = b""  # the rest of a committed frame, written first by the next send
         self._broken: str | None = None
@@ -174,7 +180,7 @@ class FramedChannel(Channel):
         if self._broken is not None:
             raise ConnectionLost(self._broken)
         if self._body is not None:
-            if self._filled < len(self._body):
+            if self._filled < self._expected:
                 return None
             message, self._body = bytes(self._body), None
             return message
@@ -191,18 +197,34 @@ class FramedChannel(Channel):
             message = bytes(self._buffer[HEADER:end])
             del self._buffer[:end]
             return message
-        self._body = bytearray(length)
         self._filled = len(self._buffer) - HEADER
+        self._expected = length
+        self._body = bytearray(min(length, max(_FIRST_BODY, self._filled)))
         self._body[: self._filled] = self._buffer[HEADER:]
         self._buffer.clear()
         return None
+
+    def _room(self, body: bytearray, wanted: int) -> bytearray:
+        """``body``, or a copy twice its size (at most the announced length), to hold ``wanted``.
+
+        A new buffer rather than a resize: a view of the old one may still
+        be alive (in a traceback), and a bytearray with views cannot grow.
+        """
+        if self._filled + wanted <= len(body) or len(body) >= self._expected:
+            return body
+        size = min(self._expected, max(2 * len(body), self._filled + wanted))
+        grown = bytearray(size)
+        grown[: self._filled] = memoryview(body)[: self._filled]
+        self._body = grown
+        return grown
 
     def _fill(self, deadline: Deadline) -> None:
         """Receive more of the stream into the body in progress, or the buffer."""
         timeout = deadline.remaining()
         try:
             if self._body is not None and self._read_into is not None:
-                view = memoryview(self._body)[self._filled :]
+                body = self._room(self._body, 1)
+                view = memoryview(body)[self._filled :]
                 self._filled += self._read_into(view, timeout=timeout)
                 return
             data = self._inner.recv(timeout=timeout)
@@ -215,15 +237,16 @@ class FramedChannel(Channel):
         if self._body is None:
             self._buffer += data
             return
-        take = min(len(data), len(self._body) - self._filled)
-        self._body[self._filled : self._filled + take] = data[:take]
+        take = min(len(data), self._expected - self._filled)
+        body = self._room(self._body, take)
+        body[self._filled : self._filled + take] = data[:take]
         self._filled += take
         self._buffer += data[take:]
 
     def _progress(self) -> str:
         if self._body is None:
             return f"{len(self._buffer)} of the {HEADER} header bytes"
-        return f"{self._filled} of the {len(self._body)} payload bytes of a frame"
+        return f"{self._filled} of the {self._expected} payload bytes of a frame"
 
     def _break(self, reason: str) -> NoReturn:
         """Mark the channel broken, close the inner channel and raise ``ConnectionLost``."""
@@ -286,7 +309,7 @@ class FramedChannel(Channel):
         """True when a whole frame, or a header over the limit, is buffered."""
         body, buffer = self._body, self._buffer
         if body is not None:
-            return self._filled >= len(body)
+            return self._filled >= self._expected
         if len(buffer) < HEADER:
             return False
         length = int.from_bytes(buffer[:HEADER], "big")

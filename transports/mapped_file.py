@@ -59,6 +59,7 @@ from anyipc._address import Address
 from anyipc._errors import InvalidAddress, PermissionDenied, map_os_error
 from anyipc._options import Option
 from anyipc._owner import WRITE_LOCK, mode_bits
+from anyipc._pathnames import path_problem
 from anyipc._records import TransportSpec
 from anyipc._shmsetup import Handoff
 from anyipc._shmspec import MODE, ShmFlavour, shm_transport
@@ -82,7 +83,7 @@ def _check_location(location: str) -> str | None:
         return "a path cannot contain a NUL byte"
     if not location.startswith("/") or location == "/":
         return f"{location!r}: write the absolute path of a directory, as mmap:///path/to/dir"
-    return None
+    return path_problem(location)
 
 
 def _tag(path: str) -> str:
@@ -258,7 +259,11 @@ def _prepare(address: Address) -> Callable[[], None]:
     path = address.location
     marker = os.path.join(path, _MADE)
     if _make_directory(path, mode_bits(address.get(MODE))):
-        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | _OPEN, stat.S_IRUSR))
+        try:
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | _OPEN, stat.S_IRUSR))
+        except OSError as exc:
+            os.rmdir(path)  # made just now and empty: a failed listen leaves nothing
+            raise map_os_error(exc, f"mmap://{path}: its marker file") from exc
     elif not os.path.exists(marker):
         return lambda: None  # the user's directory: never removed
 

@@ -252,7 +252,7 @@ def bind(address: Address) -> Channel:
             f"{problem}"
         )
     mode = mode_bits(address.get(MODE))
-    lock, stale = OwnerLock.acquire(lock_path(SCHEME, name), context)
+    lock, stale = OwnerLock.acquire(lock_path(SCHEME, name), context, mode)
     roster = None
     try:
         if follows_senders(address):

@@ -113,6 +113,7 @@ listed by ``ipcs -q`` and ``/proc/sysvipc/msg``.
 from __future__ import annotations
 
 import errno
+import os
 import secrets
 
 import sysv_ipc
@@ -290,7 +291,7 @@ def _bind_owned(address: Address) -> Channel:
     uri = _uri(address)
     context = f"bind {uri}"
     mode = mode_bits(address.get(MODE))
-    lock, stale = OwnerLock.acquire(_lock_path(key), context)
+    lock, stale = OwnerLock.acquire(_lock_path(key), context, mode)
     roster = None
     try:
         if follows_senders(address):
@@ -403,11 +404,10 @@ def _kind(address: Address) -> int:
 
 
 def _available() -> str | None:
-    try:
-        with open("/proc/sysvipc/msg"):
-            return None
-    except OSError:
+    # a stat, not an open: out of descriptors, an open would fail and blame the kernel
+    if not os.path.exists("/proc/sysvipc/msg"):
         return "the kernel has no System V message queues (CONFIG_SYSVIPC)"
+    return None
 
 
 @hookimpl

@@ -37,7 +37,7 @@ from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connectio
 from anyipc._channel import Channel, Listener
 from anyipc._deadline import Deadline
 from anyipc._errors import ConnectionLost, InvalidAddress, map_os_error
-from anyipc._inet import location_checker, parse_location, sockaddr_location
+from anyipc._inet import check_peer_port, location_checker, parse_location, sockaddr_location
 from anyipc._options import Option
 from anyipc._records import TransportSpec
 from anyipc._sockets import (
@@ -130,6 +130,7 @@ def listen(address: Address) -> Listener:
 def connect(address: Address) -> Channel:
     """Connect to ``tcp://host:port``, trying each address of the host until one answers."""
     host, port = parse_location(address.location, "tcp")
+    check_peer_port(port, "tcp", address.location)
     context = f"connect to tcp://{address.location}"
     deadline = connect_timeout(address)
     nodelay = address.get(NODELAY) is True

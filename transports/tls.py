@@ -65,7 +65,8 @@ where its failure is raised, on both sides, and again by every later call:
   within ``handshake_timeout``.
 * A peer that closes the connection before the handshake completes (having
   sent nothing) is the end: ``recv`` raises :class:`~anyipc.EndOfChannel`,
-  ``send`` :class:`~anyipc.ConnectionLost`.
+  ``send`` :class:`~anyipc.ConnectionLost`.  One that closes in the middle
+  of its handshake (a truncated ClientHello) is ``ConnectionLost``.
 
 No application data is ever passed on over a rejected connection: a
 ``recv`` on the refusing side raises without decrypting anything, and a

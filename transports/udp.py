@@ -121,6 +121,7 @@ from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connectio
 from anyipc._channel import Channel
 from anyipc._errors import ConnectionLost, InvalidAddress, IPCError, map_os_error
 from anyipc._inet import (
+    check_peer_port,
     format_location,
     ip_literal,
     location_checker,
@@ -200,6 +201,8 @@ class _Plan:
 
 def _plan(address: Address, context: str, *, passive: bool) -> _Plan:
     host, port = parse_location(address.location, "udp")
+    if not passive:
+        check_peer_port(port, "udp", address.location)
     caps = capabilities(address)
     family, sockaddr = _resolve(host, port, context, passive=passive)
     multicast = Multicast(address, family, sockaddr, context) if group(host) else None

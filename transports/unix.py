@@ -12,7 +12,7 @@ listener's URI and its ``address`` is ``None`` (it is unnamed); an accepted
 channel's ``address`` is the listener's URI and its ``peer`` is ``None``, or
 the client's URI if the client bound a name.  ``connect`` raises
 :class:`~anyipc.ConnectionLost` when nobody listens there; errors of both
-verbs: see :func:`anyipc._unixnames.connected_spec`.
+verbs: see :func:`anyipc._unixconnections.connected_spec`.
 
 Socket files and abstract names, as for every unix-domain scheme (see
 :mod:`anyipc._unixnames`): ``listen`` on a path creates the file with
@@ -22,6 +22,14 @@ never wider at any moment; it never replaces a live socket or a file that
 is not a socket (:class:`~anyipc.AddressInUse`), and reclaims a stale socket
 left by a dead owner; the listener removes its file on close if the path
 still names it.  Abstract names have no file, so ``mode`` is refused there.
+
+Who may connect to an abstract name, and to whom a client connects, is
+checked by uid instead (see :mod:`anyipc._peercred`): this user, root, and
+the uids of ``allow_uids`` (``allow_uids=1001,1002``, or ``any``; refused
+on a socket file).  A client whose uid the listener does not admit is
+closed unread and never returned by ``accept``; a listener whose uid the
+client does not admit (someone else took the name) makes ``connect`` raise
+:class:`~anyipc.PermissionDenied`.
 
 Other options: ``connect_timeout`` (seconds, default 10), also covering a
 listener whose backlog stays full.  Stream semantics and SIGPIPE: see
@@ -36,7 +44,7 @@ from anyipc import hookimpl
 from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connection, Direction, Scope
 from anyipc._records import TransportSpec
 from anyipc._sockets import SocketChannel
-from anyipc._unixnames import connected_spec
+from anyipc._unixconnections import connected_spec
 
 CAPABILITIES = Capabilities(
     direction=Direction.DUPLEX,

@@ -65,6 +65,15 @@ never wider at any moment; it never replaces a live socket or a file that
 is not a socket (:class:`~anyipc.AddressInUse`), reclaims a stale socket
 left by a dead owner, and ``close()`` removes the file if the path still
 names it.  Abstract names have no file, so ``mode`` is refused there.
+
+Who may send to an abstract name is checked by uid instead (see
+:mod:`anyipc._peercred`): the endpoint ``bind`` creates on ``@name``
+receives every datagram with its sender's credentials and drops, unread,
+those from a uid other than this user's, root's or one of ``allow_uids``
+(``allow_uids=1001,1002``, or ``any``; refused on a socket file).  A
+dropped datagram is as if never sent: ``recv`` goes on waiting for the
+next one.  ``connect`` cannot check who bound the name (use
+``unix-seqpacket://@`` where that matters) and ignores ``allow_uids``.
 """
 
 from __future__ import annotations
@@ -86,6 +95,7 @@ from anyipc._errors import (
     Timeout,
     map_os_error,
 )
+from anyipc._peercred import ALLOW_UIDS, CREDENTIALS_SPACE, PeerPolicy, log, policy_of, sender_uid
 from anyipc._readiness import READABLE, wait_for_fd
 from anyipc._records import TransportSpec
 from anyipc._seqpacket import SEND_BUFFER_OVERHEAD, ensure_send_buffer
@@ -117,7 +127,7 @@ CAPABILITIES = Capabilities(
     max_message_size=MAX_MESSAGE,
     reports_end=False,
 )
-OPTIONS = (MODE,)
+OPTIONS = (MODE, ALLOW_UIDS)
 SEND_SLICE = 0.05  #: seconds a send waits in the kernel before it checks for close()
 
 _NOW = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
@@ -136,7 +146,9 @@ class DatagramChannel(Channel):
     """A unix datagram socket ``sock``, which it owns, and the socket ``file`` it created.
 
     ``peer`` is the default peer of a ``connect()``-ed socket (``None`` for
-    a bound one).  See the module docstring for the semantics.
+    a bound one).  With a ``policy`` (a bound abstract name, whose socket
+    has ``SO_PASSCRED``), datagrams from senders it does not admit are
+    dropped.  See the module docstring for the semantics.
     """
 
     def __init__(
@@ -146,6 +158,7 @@ class DatagramChannel(Channel):
         address: str | None,
         peer: str | None,
         file: SocketFile | None,
+        policy: PeerPolicy | None = None,
     ) -> None:
         if sock.gettimeout() is not None:
             sock.settimeout(None)  # no timeout of Python's own: each call below sets its own
@@ -153,6 +166,8 @@ class DatagramChannel(Channel):
         self._sock = sock
         super().__init__(CAPABILITIES, address=address, peer=peer)
         self._file = file
+        self._policy = policy
+        self._room = CREDENTIALS_SPACE if policy is not None else 0
 
     def _send(self, data: memoryview, deadline: Deadline) -> None:
         self._transmit(data, None, deadline, "send")
@@ -207,13 +222,25 @@ class DatagramChannel(Channel):
         """One whole datagram and its sender's URI (``None``: an unnamed sender)."""
         while True:
             try:
-                data, _, flags, name = self._sock.recvmsg(MAX_MESSAGE, 0, socket.MSG_DONTWAIT)
+                data, ancillary, flags, name = self._sock.recvmsg(
+                    MAX_MESSAGE, self._room, socket.MSG_DONTWAIT
+                )
             except BlockingIOError:
                 wait_for_fd(self._sock.fileno(), READABLE, deadline, self._waker, what)
                 continue
             except OSError as exc:
                 raise self._failure(exc, what) from exc
             sender = uri_of(SCHEME, name)
+            if self._policy is not None:
+                uid = sender_uid(ancillary)
+                if uid is None or not self._policy.admits(uid):
+                    log.warning(
+                        "%s dropped a datagram from %s: %s",
+                        self.address,
+                        sender or "an unnamed sender",
+                        self._policy.refusal(uid),
+                    )
+                    continue
             if flags & socket.MSG_TRUNC:
                 raise MessageTooLarge(
                     f"{sender or 'an unnamed sender'} sent a datagram above this channel's "
@@ -245,11 +272,16 @@ def bind(address: Address) -> Channel:
     not exist.
     """
     name = plain(address)
+    policy = policy_of(address)
+
+    def credentials_on(sock: socket.socket) -> None:
+        if policy is not None:  # before bind(): every datagram then carries its sender's uid
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
 
     def finish(sock: socket.socket, file: SocketFile | None) -> Channel:
-        return DatagramChannel(sock, address=name, peer=None, file=file)
+        return DatagramChannel(sock, address=name, peer=None, file=file, policy=policy)
 
-    return bind_name(address, socket.SOCK_DGRAM, f"bind {name}", finish)
+    return bind_name(address, socket.SOCK_DGRAM, f"bind {name}", finish, credentials_on)
 
 
 def connect(address: Address) -> Channel:

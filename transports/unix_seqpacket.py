@@ -8,9 +8,9 @@ the host, and the receiver learns of the peer's end: the cell of the
 taxonomy (oriented, message boundaries, reliable) that TCP cannot fill.
 
 Verbs: ``listen`` and ``connect``, as for ``unix://`` (see
-:func:`anyipc._unixnames.connected_spec`): a connecting client's ``peer``
-is the listener's URI and its ``address`` is ``None``; an accepted
-channel's ``address`` is the listener's URI.  ``connect`` raises
+:func:`anyipc._unixconnections.connected_spec`): a connecting client's
+``peer`` is the listener's URI and its ``address`` is ``None``; an
+accepted channel's ``address`` is the listener's URI.  ``connect`` raises
 :class:`~anyipc.ConnectionLost` when nobody listens there, or when the
 socket there is not a seqpacket one.
 
@@ -37,8 +37,10 @@ never wider at any moment; it never replaces a live socket or a file that
 is not a socket (:class:`~anyipc.AddressInUse`), reclaims a stale socket
 left by a dead owner, and the listener removes its file on close if the
 path still names it.  Abstract names have no file, so ``mode`` is refused
-there.  Other options: ``connect_timeout`` (seconds, default 10), also
-covering a listener whose backlog stays full (:class:`~anyipc.Timeout`).
+there; the uids at both ends are checked instead, as for ``unix://@``
+(option ``allow_uids``; see :mod:`anyipc._peercred`).  Other options:
+``connect_timeout`` (seconds, default 10), also covering a listener whose
+backlog stays full (:class:`~anyipc.Timeout`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from anyipc import hookimpl
 from anyipc._capabilities import Addressing, Boundaries, Capabilities, Connection, Direction, Scope
 from anyipc._records import TransportSpec
 from anyipc._seqpacket import SeqpacketChannel
-from anyipc._unixnames import connected_spec
+from anyipc._unixconnections import connected_spec
 
 MAX_MESSAGE = 65536  #: the largest message, in bytes
 CAPABILITIES = Capabilities(

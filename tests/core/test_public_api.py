@@ -10,6 +10,7 @@ PUBLIC = {
     "Address",
     "AddressInUse",
     "Addressing",
+    "AuthenticationError",
     "Boundaries",
     "BytesLike",
     "Capabilities",
@@ -73,6 +74,7 @@ def test_errors_are_also_the_familiar_builtins() -> None:
     assert issubclass(anyipc.EndOfChannel, anyipc.ChannelClosed)
     assert issubclass(anyipc.AddressInUse, OSError)
     assert issubclass(anyipc.PermissionDenied, PermissionError)
+    assert issubclass(anyipc.AuthenticationError, anyipc.PermissionDenied)
     for name in PUBLIC:
         value = getattr(anyipc, name)
         if isinstance(value, type) and issubclass(value, Exception):
