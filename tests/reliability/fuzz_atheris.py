@@ -33,20 +33,25 @@ and a service's answer).
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import atheris
+try:
+    import atheris
+except ImportError:
+    sys.exit("fuzz_atheris.py needs atheris, which the dev extra leaves out: pip install atheris")
 
 sys.path.insert(0, str(Path(__file__).parent))  # run as a script: the oracles are beside it
 import _decoder_oracles as oracles  # noqa: E402
 
 import anyipc  # noqa: E402
 
-anyipc.transports()  # every plugin loaded, so that instrument_all() reaches their code too
-atheris.instrument_all()
+_SCHEMES = [*sorted(anyipc.transports()), "framed+tcp", "tls+tcp", "tls+unix", "framed+tls+tcp"]
+_OPTION_NAMES = sorted({option.name for option in oracles.OPTIONS})
+_SETUP_WORDS = ["anyipc-shm", "2", str(oracles.RING_CAPACITY), "lockfree", "locked", "12345"]
 
 
 def _framed(provider: Any) -> None:
@@ -55,11 +60,6 @@ def _framed(provider: Any) -> None:
         for _ in range(provider.ConsumeIntInRange(0, 8))
     ]
     _FRAMED.check(chunks)
-
-
-_SCHEMES = [*sorted(anyipc.transports()), "framed+tcp", "tls+tcp", "tls+unix", "framed+tls+tcp"]
-_OPTION_NAMES = sorted({option.name for option in oracles.OPTIONS})
-_SETUP_WORDS = ["anyipc-shm", "2", str(oracles.RING_CAPACITY), "lockfree", "locked", "12345"]
 
 
 def _pick(provider: Any, choices: list[str]) -> str:
@@ -119,8 +119,38 @@ def _setup(provider: Any) -> None:
     oracles.check_setup(line, fds, provider.ConsumeBytes(200), locked)
 
 
+def _json_value(provider: Any, depth: int = 0) -> object:
+    """A JSON value the provider picks: a scalar, or (shallow) an array or an object."""
+    kind = provider.ConsumeIntInRange(0, 6 if depth < 3 else 4)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return provider.ConsumeBool()
+    if kind == 2:
+        return provider.ConsumeInt(8)
+    if kind == 3:
+        return provider.ConsumeRegularFloat()
+    if kind == 4:
+        return provider.ConsumeUnicode(8)
+    items = [_json_value(provider, depth + 1) for _ in range(provider.ConsumeIntInRange(0, 3))]
+    if kind == 5:
+        return items
+    return {str(index): item for index, item in enumerate(items)}
+
+
 def _rpc(provider: Any) -> None:
-    oracles.check_rpc(provider.ConsumeBytes(4096))
+    if provider.ConsumeBool():  # anything at all
+        oracles.check_rpc(provider.ConsumeBytes(4096))
+        return
+    message = {
+        "id": _json_value(provider),
+        "method": "echo" if provider.ConsumeBool() else _json_value(provider),
+        "params": _json_value(provider),
+    }
+    for member in ("result", "error", "reply_to"):
+        if provider.ConsumeBool():
+            message[member] = _json_value(provider)
+    oracles.check_rpc(json.dumps(message).encode("utf-8", "surrogatepass"))
 
 
 TARGETS: dict[str, Callable[[Any], None]] = {
@@ -141,6 +171,7 @@ def main() -> None:
         print(f"usage: {sys.argv[0]} {{{','.join(TARGETS)}}} [libFuzzer arguments]")
         sys.exit(0 if sys.argv[1:2] == ["--list"] else 2)
     target = TARGETS[sys.argv.pop(1)]
+    atheris.instrument_all()  # every plugin is loaded (by _SCHEMES): all of their code too
     oracles.quiet_rpc_log()
     _FRAMED = oracles.FramedDecoder()
 
