@@ -62,10 +62,17 @@ def _seen_by(address: Address, depth: int) -> Address:
 
 
 def _layered(channel: Channel, address: Address, layers: list[LayerSpec], role: Role) -> Channel:
-    """Wrap ``channel`` in ``layers`` (outermost first), innermost first."""
+    """Wrap ``channel`` in ``layers`` (outermost first), innermost first.
+
+    A layer that raises leaves ``channel`` (and what it wraps) closed.
+    """
     for index, layer in enumerate(reversed(layers)):
         depth = len(layers) - index - 1
-        channel = layer.wrap(channel, _seen_by(address, depth), role)
+        try:
+            channel = layer.wrap(channel, _seen_by(address, depth), role)
+        except BaseException:
+            channel.close()
+            raise
     return channel
 
 

@@ -118,7 +118,7 @@ class LayerSpec:
     capabilities ``inner`` (or ``None``).  ``capabilities(inner, address)``
     maps the inner claims to the layered ones.  ``wrap(channel, address,
     role)`` returns the layered channel; it owns ``channel`` from then on
-    (closing the result closes it; if ``wrap`` raises, it closes it).
+    (closing the result closes it; if ``wrap`` raises, the verb closes it).
     ``check_role(address, role)``, if given, returns why the layer cannot
     play ``role`` with ``address`` (or ``None``): the verbs call it for each
     role they will wrap (``connect`` the client, ``listen`` and ``bind`` the

@@ -257,11 +257,7 @@ def _check_role(address: Address, role: Role) -> str | None:
 
 
 def _wrap(channel: Channel, address: Address, role: Role) -> Channel:
-    try:
-        return AuthChannel(channel, address, role)
-    except BaseException:
-        channel.close()
-        raise
+    return AuthChannel(channel, address, role)
 
 
 @hookimpl

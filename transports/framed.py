@@ -332,11 +332,7 @@ def _rest(parts: list[bytes | memoryview], sent: int) -> bytes:
 
 
 def _wrap(channel: Channel, address: Address, role: Role) -> Channel:
-    try:
-        return FramedChannel(channel, address)
-    except BaseException:
-        channel.close()
-        raise
+    return FramedChannel(channel, address)
 
 
 @hookimpl

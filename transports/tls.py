@@ -161,11 +161,7 @@ def _check_role(address: Address, role: Role) -> str | None:
 
 
 def _wrap(channel: Channel, address: Address, role: Role) -> Channel:
-    try:
-        return TLSChannel(channel, address, role)
-    except BaseException:
-        channel.close()
-        raise
+    return TLSChannel(channel, address, role)
 
 
 @hookimpl
